@@ -1,0 +1,30 @@
+"""What every service's command line does the same way: settings errors, migrations."""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from vigie_common.db.migrations import alembic_config, upgrade
+from vigie_common.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(settings_cls: type[S], *, prog: str) -> S:
+    """Build the settings from the environment, or exit 2 naming each bad variable."""
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        prefix = str(settings_cls.model_config.get("env_prefix", "VIGIE_"))
+        for err in exc.errors(include_url=False, include_input=False):
+            field = "_".join(str(p) for p in err["loc"]).upper()
+            sys.stderr.write(f"{prog}: invalid setting {prefix}{field}: {err['msg']}\n")
+        raise SystemExit(2) from None
+
+
+def migrate(settings: ServiceSettings, *, package: str, version_table: str) -> None:
+    """Apply ``package``'s migrations to the settings' database (blocking)."""
+    upgrade(alembic_config(package=package, url=settings.database_url, version_table=version_table))

@@ -1,0 +1,39 @@
+"""Processed-event table for idempotent consumers: at-least-once in, exactly-once effect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class ProcessedEventMixin:
+    """Columns of a service's ``processed_event`` table; the event id is the key."""
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(249))
+    event_type: Mapped[str] = mapped_column(String(200))
+    processed_at: Mapped[datetime]
+
+
+async def seen(session: AsyncSession, model: type[ProcessedEventMixin], event_id: str) -> bool:
+    """True when the event's effect is already stored."""
+    query = select(exists().where(model.event_id == event_id))
+    return bool(await session.scalar(query))
+
+
+def remember(
+    session: AsyncSession,
+    model: type[ProcessedEventMixin],
+    *,
+    event_id: str,
+    topic: str,
+    event_type: str,
+    now: datetime,
+) -> None:
+    """Record the event in the same transaction as its effect."""
+    row = model()
+    row.event_id, row.topic, row.event_type, row.processed_at = event_id, topic, event_type, now
+    session.add(row)

@@ -1,0 +1,93 @@
+"""The canonical ticket every source maps to, and the events carrying it on the tickets topic."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+TICKET_RECEIVED: Final = "vigie.ticket.received.v1"
+TICKET_UPDATED: Final = "vigie.ticket.updated.v1"
+
+
+class TicketState(StrEnum):
+    """Where the incident stands, in vigie's words (upstream states are mapped to these)."""
+
+    OPEN = "open"
+    RESTORED = "restored"
+    IN_OBSERVATION = "in_observation"
+    CLOSED = "closed"
+
+
+class Nature(StrEnum):
+    """How the service is affected (the telco tool's *nature initiale*)."""
+
+    DOWN = "down"
+    DEGRADED = "degraded"
+    BACKUP_ACTIVE = "backup_active"
+    NO_IMPACT = "no_impact"
+
+
+class Site(BaseModel):
+    """One end of the service: the site code technicians look up in the inventory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(min_length=1, max_length=200, examples=["INL_MOIRA_EVPN_LA1"])
+    service_reference: str | None = Field(
+        default=None, max_length=200, description="Resource id in the inventory"
+    )
+    city: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone of the site, e.g. Europe/Paris"
+    )
+
+
+class TicketFields(BaseModel):
+    """What every source says about an incident, once mapped (no identity, no version)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opened_at: AwareDatetime = Field(description="When upstream opened the ticket (not receipt)")
+    state: TicketState
+    customer: str | None = Field(default=None, max_length=500)
+    nature: Nature | None = None
+    priority: int | None = Field(default=None, ge=1, le=5)
+    commitment: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Raw GTR commitment string",
+        examples=["GTR S2 240 mn Lundi au Samedi 8h à 18h"],
+    )
+    site_a: Site | None = None
+    site_b: Site | None = Field(default=None, description="Only on point-to-point offers")
+    access_reference: str | None = Field(default=None, max_length=200)
+    access_type: str | None = Field(default=None, max_length=200)
+    product: str | None = Field(default=None, max_length=500)
+    title: str | None = Field(default=None, max_length=1000)
+    notes: str | None = Field(default=None, max_length=20_000)
+    alerts: tuple[str, ...] = ()
+    restored_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+
+
+class CanonicalTicket(TicketFields):
+    """A ticket as vigie knows it: identity, upstream version and the mapped fields."""
+
+    id: str = Field(description="vigie's ticket id, stable for (source, upstream_id)")
+    source: str = Field(description="The upstream system, e.g. servicenow, oceane")
+    upstream_id: str = Field(description="The ticket number upstream, e.g. INC0012345")
+    version: int = Field(ge=1, description="vigie's version counter for this ticket, from 1")
+    raw: dict[str, Any] = Field(default_factory=dict, description="The payload as received")
+
+
+class TicketEvent(BaseModel):
+    """``data`` of ``vigie.ticket.received.v1`` and ``vigie.ticket.updated.v1``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket: CanonicalTicket
+    previous_state: TicketState | None = Field(
+        default=None, description="State before this version; null on the first one"
+    )

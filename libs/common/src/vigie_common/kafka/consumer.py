@@ -1,0 +1,256 @@
+"""The consume loop every service uses: decode → skip if seen → handle + remember → commit.
+
+Offsets are committed only after the effect and the processed-event row are stored in one
+transaction, so a crash redelivers and the inbox turns the redelivery into a no-op. Poison
+messages go to ``<topic>.dlq`` with the reason in headers and are then committed; retriable
+errors are retried after a backoff without committing; anything else stops the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vigie_common.clock import Clock
+from vigie_common.db.inbox import ProcessedEventMixin, remember, seen
+from vigie_common.events.envelope import InvalidEnvelope, peek_head
+from vigie_common.events.topics import dead_letter
+from vigie_common.kafka.errors import InvalidEvent, RetryableError
+from vigie_common.kafka.records import OutgoingRecord, Publisher
+from vigie_common.logs import get_logger
+from vigie_common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedEvent:
+    """A message whose envelope head was read; the handler decodes ``raw`` to its type."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    raw: bytes
+    event_id: str
+    event_type: str
+
+
+Handler = Callable[[AsyncSession, ReceivedEvent], Awaitable[None]]
+"""Stores the effect of one event in ``session``; raises an ``EventError`` to steer the loop."""
+
+
+class Outcome(StrEnum):
+    """What became of one message."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+    RETRY = "retry"
+
+
+class ConsumerMetrics:
+    """Messages by outcome, and lag per partition, for the consumer-lag dashboards."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.messages = Counter(
+            f"{prefix}_consumer_messages_total",
+            "Messages consumed, by topic and outcome",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            f"{prefix}_consumer_lag",
+            "Messages between the committed position and the end of the partition",
+            ["topic", "partition"],
+            registry=registry,
+        )
+
+
+def consumer_options(settings: ServiceSettings, *, group_id: str, client_id: str) -> dict[str, Any]:
+    """Aiokafka consumer options: manual commits, start from the beginning for a new group."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "security_protocol": settings.kafka_security_protocol,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+    }
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        log.info("partitions revoked", partitions=sorted(str(tp) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned", partitions=sorted(str(tp) for tp in assigned))
+
+
+class ConsumeLoop:
+    """One consumer group member running ``handler`` over ``topics``."""
+
+    def __init__(
+        self,
+        *,
+        options: dict[str, Any],
+        topics: Sequence[str],
+        handler: Handler,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: type[ProcessedEventMixin],
+        dead_letters: Publisher,
+        clock: Clock,
+        metrics: ConsumerMetrics | None = None,
+        retry_backoff: float = 1.0,
+        max_records: int = 100,
+    ) -> None:
+        self._options = options
+        self._topics = list(topics)
+        self._handler = handler
+        self._sessions = sessions
+        self._inbox = inbox
+        self._dead_letters = dead_letters
+        self._clock = clock
+        self._metrics = metrics
+        self._retry_backoff = retry_backoff
+        self._max_records = max_records
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the message in hand, commit, and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; a broker that is not there yet is waited for."""
+        consumer = await self._start()
+        if consumer is None:
+            return
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                for tp, messages in batch.items():
+                    await self._partition(consumer, tp, messages)
+                    await self._update_lag(consumer, tp)
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await consumer.stop()
+
+    async def _start(self) -> AIOKafkaConsumer | None:
+        backoff = self._retry_backoff
+        while not self._stopping.is_set():
+            consumer = AIOKafkaConsumer(**self._options)
+            consumer.subscribe(self._topics, listener=_Rebalance())
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                log.warning("kafka consumer not started", error=repr(exc), retry_in=backoff)
+                with contextlib.suppress(KafkaError, OSError):
+                    await consumer.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            self.ready.set()
+            return consumer
+        return None
+
+    async def _partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: Any
+    ) -> None:
+        done: int | None = None
+        for message in messages:
+            outcome = await self.process(message)
+            if self._metrics is not None:
+                self._metrics.messages.labels(tp.topic, outcome.value).inc()
+            if outcome is Outcome.RETRY:
+                consumer.seek(tp, message.offset)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_backoff)
+                break
+            done = message.offset
+        if done is not None:
+            await consumer.commit({tp: done + 1})
+
+    async def process(self, message: Any) -> Outcome:
+        """Handle one message and say what became of it; never raises for poison or retries."""
+        try:
+            head = peek_head(message.value or b"")
+        except InvalidEnvelope as exc:
+            return await self._dead_letter(message, exc.reason, exc.detail)
+        event = ReceivedEvent(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key.decode(errors="replace") if message.key else None,
+            raw=message.value,
+            event_id=head.id,
+            event_type=head.type,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                if await seen(session, self._inbox, event.event_id):
+                    return Outcome.DUPLICATE
+                await self._handler(session, event)
+                remember(
+                    session,
+                    self._inbox,
+                    event_id=event.event_id,
+                    topic=event.topic,
+                    event_type=event.event_type,
+                    now=self._clock.now(),
+                )
+        except (InvalidEvent, InvalidEnvelope) as exc:
+            return await self._dead_letter(message, exc.reason, exc.detail)
+        except (RetryableError, OperationalError, InterfaceError) as exc:
+            log.warning("event will be retried", event_id=event.event_id, error=repr(exc))
+            return Outcome.RETRY
+        return Outcome.PROCESSED
+
+    async def _dead_letter(self, message: Any, reason: str, detail: Any) -> Outcome:
+        headers = (
+            ("vigie-error", reason.encode()[:1000]),
+            ("vigie-error-detail", repr(detail).encode()[:4000]),
+            ("vigie-original-topic", message.topic.encode()),
+            ("vigie-original-partition", str(message.partition).encode()),
+            ("vigie-original-offset", str(message.offset).encode()),
+        )
+        record = OutgoingRecord(
+            topic=dead_letter(message.topic),
+            key=message.key.decode(errors="replace") if message.key else "",
+            value=message.value or b"",
+            headers=headers,
+        )
+        [error] = await self._dead_letters.send_many([record])
+        if error is not None:
+            log.warning("dead-letter publish failed", error=repr(error))
+            return Outcome.RETRY
+        log.warning(
+            "event dead-lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=reason,
+        )
+        return Outcome.DEAD_LETTERED
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        if self._metrics is None:
+            return
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            return
+        with contextlib.suppress(KafkaError, AssertionError):
+            position = await consumer.position(tp)
+            self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))

@@ -1,0 +1,5 @@
+"""``python -m vigie_devstack``."""
+
+from vigie_devstack.main import run
+
+run()

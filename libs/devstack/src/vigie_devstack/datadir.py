@@ -1,0 +1,92 @@
+"""The data folder of an embedded run: logs, SQLite files and the dev webhook secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+SECRET_FILE: Final = "webhook-secret"  # noqa: S105 - a file name, not a secret
+_SECRET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,200}")
+"""What ``secrets.token_urlsafe`` writes; ``;``, ``|`` and ``=`` would break the variable."""
+
+
+class SecretFileError(RuntimeError):
+    """The webhook secret file is missing or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """Where one embedded run keeps its files (an absolute path)."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | Path) -> DataDir:
+        """The data folder at ``path``, made absolute (the services run from elsewhere)."""
+        return cls(Path(path).expanduser().resolve())
+
+    @property
+    def logs(self) -> Path:
+        """The folder of every process's log file."""
+        return self.root / "logs"
+
+    @property
+    def secret_file(self) -> Path:
+        """The dev webhook secret, shared by every source (mode 0600)."""
+        return self.root / SECRET_FILE
+
+    def log_file(self, name: str) -> Path:
+        """``logs/<name>.log``: stdout and stderr of one process."""
+        return self.logs / f"{name}.log"
+
+    def database(self, service: str) -> Path:
+        """The SQLite file a service owns."""
+        return self.root / f"{service}.db"
+
+    def database_url(self, service: str) -> str:
+        """The SQLAlchemy URL of :meth:`database` (absolute path)."""
+        return f"sqlite+aiosqlite:///{self.database(service)}"
+
+    def prepare(self) -> None:
+        """Create the data and log folders."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+
+def read_secret(data: DataDir) -> str:
+    """The dev webhook secret written by ``vigie up``.
+
+    Raises:
+        SecretFileError: When the file is missing, unreadable or not a secret vigie wrote.
+    """
+    path = data.secret_file
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SecretFileError(
+            f"no webhook secret in {path}: start vigie with `make run` (same --data-dir) first"
+        ) from None
+    except OSError as exc:
+        raise SecretFileError(f"cannot read {path}: {exc.strerror}") from None
+    if not _SECRET_SHAPE.fullmatch(value):
+        raise SecretFileError(f"{path} does not hold a usable secret: delete it to get a new one")
+    return value
+
+
+def load_or_create_secret(data: DataDir) -> str:
+    """Return the dev webhook secret, generating it on the first run (kept across restarts)."""
+    path = data.secret_file
+    if not path.exists():
+        value = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return read_secret(data)  # another run created it meanwhile
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(value + "\n")
+        return value
+    path.chmod(0o600)
+    return read_secret(data)

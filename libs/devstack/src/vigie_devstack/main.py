@@ -1,0 +1,209 @@
+"""``vigie up`` and ``vigie sample``: the command line of the embedded run, and its composition."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from vigie_common.logs import configure_logging
+
+from vigie_devstack.datadir import DataDir, SecretFileError, read_secret
+from vigie_devstack.sample import SAMPLES, IngestUnreachable, sample_ticket, send_sample
+from vigie_devstack.stack import HOST, Ports, Stack, StackError, log_tail
+
+DEFAULT_DATA_DIR: Final = ".vigie"
+DEFAULT_INGEST_PORT: Final = 8000
+DEFAULT_PROBER_METRICS_PORT: Final = 9101
+DEFAULT_NOTIFIER_METRICS_PORT: Final = 9102
+
+
+def say(line: str) -> None:
+    """One progress line on stdout, flushed at once (the terminal may be a pipe)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def complain(line: str) -> None:
+    """One error line on stderr."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def report_failure(error: StackError) -> None:
+    """The error, then the tail of the log that explains it."""
+    complain(f"vigie: {error}")
+    if error.log_file is None:
+        return
+    tail = log_tail(error.log_file)
+    if tail:
+        complain(f"--- last {len(tail)} lines of {error.log_file} ---")
+        for line in tail:
+            complain(line)
+        complain("---")
+    else:
+        complain(f"(nothing in {error.log_file})")
+
+
+def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
+    """The command that sends a sample to this run, with the flags it needs."""
+    extra: list[str] = []
+    if data_dir_arg != DEFAULT_DATA_DIR:
+        extra += ["--data-dir", str(data.root)]
+    if ports.ingest != DEFAULT_INGEST_PORT:
+        extra += ["--ingest-port", str(ports.ingest)]
+    command = shlex.join(["uv", "run", "vigie", "sample", *extra])
+    return command if extra else f"{command}   (or: make sample)"
+
+
+def summary(stack: Stack, sample: str) -> list[str]:
+    """Where everything is, once ready."""
+    api = f"http://{HOST}:{stack.ports.ingest}"
+    data = stack.data
+    return [
+        f"  API docs          {api}/docs",
+        f"  ingest metrics    {api}/metrics",
+        f"  prober metrics    http://{HOST}:{stack.ports.prober_metrics}/metrics",
+        f"  notifier metrics  http://{HOST}:{stack.ports.notifier_metrics}/metrics",
+        f"  broker            {stack.bootstrap_servers} (Tansu, in memory)",
+        f"  logs              {data.logs}/",
+        "  databases         " + ", ".join(str(data.database(s.name)) for s in stack.specs),
+        f"  webhook secret    {data.secret_file} (every source)",
+        f"  send a sample     {sample}",
+        "Ctrl-C stops everything.",
+    ]
+
+
+async def _start_and_watch(stack: Stack, sample: str) -> StackError:
+    await stack.start()
+    say("ready")
+    for line in summary(stack, sample):
+        say(line)
+    return await stack.watch()
+
+
+async def up(stack: Stack, sample: str) -> int:
+    """Run the stack until Ctrl-C / SIGTERM (exit 0) or a failure (exit 1); stop it always."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    work = asyncio.create_task(_start_and_watch(stack, sample), name="vigie-up")
+    stopping = asyncio.create_task(stop.wait(), name="vigie-stop-signal")
+    code = 0
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            report_failure(work.result())  # a service died; startup failures raise here
+            code = 1
+        else:
+            say("stopping…")
+    except StackError as exc:
+        report_failure(exc)
+        code = 1
+    finally:
+        for task in (work, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StackError):
+                await task
+        await stack.stop()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    say("stopped")
+    return code
+
+
+def _ports(args: argparse.Namespace) -> Ports:
+    return Ports(
+        ingest=args.ingest_port,
+        prober_metrics=args.prober_metrics_port,
+        notifier_metrics=args.notifier_metrics_port,
+    )
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    configure_logging(service="devstack", level="WARNING", fmt="console")
+    data = DataDir.at(args.data_dir)
+    ports = _ports(args)
+    stack = Stack(data, ports, say)
+    return asyncio.run(up(stack, sample_command(data, args.data_dir, ports)))
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    data = DataDir.at(args.data_dir)
+    try:
+        secret = read_secret(data)
+        ticket = sample_ticket(args.source, args.numero)
+        result = send_sample(ticket, source=args.source, secret=secret, port=args.ingest_port)
+    except IngestUnreachable as exc:
+        complain(f"vigie: {exc}: start it with `make run`")
+        return 1
+    except SecretFileError as exc:
+        complain(f"vigie: {exc}")
+        return 1
+    say(f"POST /v1/webhooks/{args.source} (numero {ticket['numero']})")
+    say(f"HTTP {result.status} {result.reason}")
+    say(json.dumps(result.body, indent=2, ensure_ascii=False))
+    if result.ticket_url:
+        say(f"ticket: {result.ticket_url}")
+    return 0 if 200 <= result.status < 300 else 1
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``vigie up`` and ``vigie sample``."""
+    parser = argparse.ArgumentParser(
+        prog="vigie", description="Run the whole of vigie on one machine: Tansu, SQLite, services."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help="logs, SQLite files and the dev webhook secret (default: %(default)s)",
+    )
+    common.add_argument("--ingest-port", type=_port, default=DEFAULT_INGEST_PORT, metavar="PORT")
+
+    start = commands.add_parser(
+        "up", parents=[common], help="start the broker and the services; Ctrl-C stops them"
+    )
+    start.add_argument(
+        "--prober-metrics-port", type=_port, default=DEFAULT_PROBER_METRICS_PORT, metavar="PORT"
+    )
+    start.add_argument(
+        "--notifier-metrics-port", type=_port, default=DEFAULT_NOTIFIER_METRICS_PORT, metavar="PORT"
+    )
+    start.set_defaults(handler=_cmd_up)
+
+    sample = commands.add_parser(
+        "sample", parents=[common], help="send a signed sample ticket to the running ingest"
+    )
+    sample.add_argument("--source", choices=sorted(SAMPLES), default="oceane")
+    sample.add_argument("--numero", help="ticket number to send (default: a new one each time)")
+    sample.set_defaults(handler=_cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; return the exit code."""
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+def run() -> None:
+    """Console script entry point: ``vigie``."""
+    raise SystemExit(main())

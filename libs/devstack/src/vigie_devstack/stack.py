@@ -1,0 +1,320 @@
+"""Starting and stopping the embedded broker and the three services as local processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import httpx
+from vigie_common.kafka.tansu import BrokerStartError, EmbeddedBroker
+
+from vigie_devstack.datadir import DataDir, load_or_create_secret
+
+HOST: Final = "127.0.0.1"
+READY_TIMEOUT_S: Final = 60.0
+MIGRATE_TIMEOUT_S: Final = 120.0
+STOP_TIMEOUT_S: Final = 10.0
+LOG_TAIL_LINES: Final = 20
+SOURCES: Final = ("oceane", "servicenow", "canonical")
+KEPT_VARIABLES: Final = frozenset({"VIGIE_LOG_LEVEL"})
+"""Inherited ``VIGIE_*`` variables passed on; the others would override the embedded setup."""
+
+Say = Callable[[str], None]
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log file (empty when there is none)."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - 64 * 1024))
+            text = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+class StackError(RuntimeError):
+    """Startup failed or a service died; ``log_file`` is where to look."""
+
+    def __init__(self, message: str, *, log_file: Path | None = None) -> None:
+        super().__init__(message)
+        self.log_file = log_file
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The loopback ports the services listen on."""
+
+    ingest: int
+    prober_metrics: int
+    notifier_metrics: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """How to run one service and how to tell it is ready."""
+
+    name: str
+    command: str
+    port: int
+    flag: str
+    ready_path: str
+
+    @property
+    def module(self) -> str:
+        """The package run with ``python -m``."""
+        return f"vigie_{self.name}"
+
+    @property
+    def ready_url(self) -> str:
+        """Polled until it answers as expected."""
+        return f"http://{HOST}:{self.port}{self.ready_path}"
+
+
+def service_specs(ports: Ports) -> list[ServiceSpec]:
+    """Ingest, prober and notifier, in starting order."""
+    return [
+        ServiceSpec("ingest", "serve", ports.ingest, "--ingest-port", "/readyz"),
+        ServiceSpec("prober", "run", ports.prober_metrics, "--prober-metrics-port", "/metrics"),
+        ServiceSpec(
+            "notifier", "run", ports.notifier_metrics, "--notifier-metrics-port", "/metrics"
+        ),
+    ]
+
+
+def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
+    """Fail before starting anything when a port is taken, naming the flag that changes it."""
+    claimed: dict[int, str] = {}
+    for spec in specs:
+        if spec.port in claimed:
+            raise StackError(
+                f"{claimed[spec.port]} and {spec.flag} both ask for port {spec.port}: "
+                "give them different ports"
+            )
+        claimed[spec.port] = spec.flag
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the services do
+            try:
+                sock.bind((HOST, spec.port))
+            except OSError:
+                raise StackError(
+                    f"port {spec.port} on {HOST} is already in use ({spec.name} needs it): "
+                    f"stop what listens there or choose another port with {spec.flag} <port>"
+                ) from None
+
+
+def service_environment(
+    base: Mapping[str, str], *, secret: str, bootstrap: str, ports: Ports
+) -> dict[str, str]:
+    """The variables every service gets (``VIGIE_DATABASE_URL`` is added per service)."""
+    env = {k: v for k, v in base.items() if not k.startswith("VIGIE_") or k in KEPT_VARIABLES}
+    env.update(
+        {
+            "VIGIE_ENV": "dev",
+            "VIGIE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "VIGIE_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses idempotent producers
+            "VIGIE_INGEST_HOST": HOST,
+            "VIGIE_INGEST_PORT": str(ports.ingest),
+            "VIGIE_INGEST_WEBHOOK_SECRETS": ";".join(f"{s}={secret}" for s in SOURCES),
+            "VIGIE_PROBER_METRICS_HOST": HOST,
+            "VIGIE_PROBER_METRICS_PORT": str(ports.prober_metrics),
+            "VIGIE_NOTIFIER_METRICS_HOST": HOST,
+            "VIGIE_NOTIFIER_METRICS_PORT": str(ports.notifier_metrics),
+            "VIGIE_LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+async def _answers(client: httpx.AsyncClient, spec: ServiceSpec) -> str | None:
+    """``None`` when the service is ready, else why not."""
+    try:
+        response = await client.get(spec.ready_url)
+    except httpx.HTTPError as exc:
+        return f"no answer on {spec.ready_url} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"{spec.ready_url} answered {response.status_code}"
+    if spec.name == "ingest":
+        try:
+            broker = response.json().get("checks", {}).get("broker")
+        except (ValueError, AttributeError):
+            return f"{spec.ready_url} did not answer JSON"
+        if broker != "ok":
+            return f"broker check: {broker}"
+    return None
+
+
+class Stack:
+    """The broker and the services of one embedded run."""
+
+    def __init__(
+        self,
+        data: DataDir,
+        ports: Ports,
+        say: Say,
+        *,
+        ready_timeout: float = READY_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
+    ) -> None:
+        self.data = data
+        self.ports = ports
+        self.specs = service_specs(ports)
+        self._say = say
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        self._broker: EmbeddedBroker | None = None
+        self._running: dict[str, asyncio.subprocess.Process] = {}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker's address, once started."""
+        return self._broker.bootstrap_servers if self._broker else ""
+
+    async def start(self) -> None:
+        """Check the ports, start the broker, migrate, start the services, wait until ready.
+
+        Raises:
+            StackError: When any step fails; call :meth:`stop` in every case.
+        """
+        check_ports_free(self.specs)
+        try:
+            self.data.prepare()
+            secret = load_or_create_secret(self.data)
+        except OSError as exc:
+            raise StackError(f"cannot use the data folder {self.data.root}: {exc}") from None
+        self._say("starting the embedded broker (Tansu)…")
+        tansu_log = self.data.log_file("tansu")
+        self._broker = EmbeddedBroker(log_file=tansu_log)
+        try:
+            await self._broker.start()
+        except BrokerStartError as exc:
+            raise StackError(
+                f"the embedded broker did not start: {exc}", log_file=tansu_log
+            ) from exc
+        env = service_environment(
+            os.environ, secret=secret, bootstrap=self._broker.bootstrap_servers, ports=self.ports
+        )
+        for spec in self.specs:
+            self._say(f"migrating {spec.name} (SQLite)…")
+            await self._migrate(spec, env)
+        for spec in self.specs:
+            self._say(f"starting {spec.name}…")
+            self._running[spec.name] = await self._spawn(spec, spec.command, env)
+        self._say("waiting for the services to be ready…")
+        await self._wait_ready()
+
+    async def _spawn(
+        self, spec: ServiceSpec, command: str, env: Mapping[str, str]
+    ) -> asyncio.subprocess.Process:
+        """Start ``python -m vigie_<name> <command>``, output appended to its log file."""
+        service_env = {**env, "VIGIE_DATABASE_URL": self.data.database_url(spec.name)}
+        with self.data.log_file(spec.name).open("ab") as log:  # the child keeps its own copy
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                spec.module,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=service_env,
+                start_new_session=True,  # Ctrl-C reaches the launcher only; it stops them
+            )
+
+    async def _migrate(self, spec: ServiceSpec, env: Mapping[str, str]) -> None:
+        process = await self._spawn(spec, "migrate", env)
+        log_file = self.data.log_file(spec.name)
+        try:
+            code = await asyncio.wait_for(process.wait(), MIGRATE_TIMEOUT_S)
+        except TimeoutError:
+            raise StackError(
+                f"migrating {spec.name} took over {MIGRATE_TIMEOUT_S:.0f} s", log_file=log_file
+            ) from None
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        if code != 0:
+            raise StackError(f"migrating {spec.name} failed (exit code {code})", log_file=log_file)
+
+    def _raise_if_exited(self) -> None:
+        for name, process in self._running.items():
+            if process.returncode is not None:
+                raise StackError(
+                    f"{name} exited with code {process.returncode} while starting",
+                    log_file=self.data.log_file(name),
+                )
+
+    async def _wait_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ready_timeout
+        pending = list(self.specs)
+        why: dict[str, str] = {}
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while pending:
+                self._raise_if_exited()
+                for spec in list(pending):
+                    reason = await _answers(client, spec)
+                    if reason is None:
+                        pending.remove(spec)
+                    else:
+                        why[spec.name] = reason
+                if not pending:
+                    return
+                if loop.time() >= deadline:
+                    late = pending[0]
+                    raise StackError(
+                        f"{late.name} was not ready within {self._ready_timeout:.0f} s: "
+                        f"{why[late.name]}",
+                        log_file=self.data.log_file(late.name),
+                    )
+                await asyncio.sleep(0.25)
+
+    async def watch(self) -> StackError:
+        """Wait until a service exits on its own; return what happened."""
+        waits = {asyncio.create_task(p.wait()): name for name, p in self._running.items()}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        task = done.pop()
+        name = waits[task]
+        return StackError(
+            f"{name} stopped on its own (exit code {task.result()})",
+            log_file=self.data.log_file(name),
+        )
+
+    async def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after the timeout), then the broker."""
+        alive = {n: p for n, p in self._running.items() if p.returncode is None}
+        if alive:
+            self._say("stopping the services…")
+        for process in alive.values():
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        await asyncio.gather(*(self._reap(n, p) for n, p in alive.items()))
+        self._running.clear()
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            self._say("stopping the broker…")
+            await broker.stop()
+
+    async def _reap(self, name: str, process: asyncio.subprocess.Process) -> None:
+        try:
+            await asyncio.wait_for(process.wait(), self._stop_timeout)
+        except TimeoutError:
+            self._say(f"{name} did not stop within {self._stop_timeout:.0f} s: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()

@@ -1,0 +1,5 @@
+"""``python -m vigie_ingest``."""
+
+from vigie_ingest.main import run
+
+run()

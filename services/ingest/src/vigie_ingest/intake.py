@@ -1,0 +1,69 @@
+"""Accepting tickets under load: group commit around :func:`service.accept_batch`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from vigie_common.clock import Clock
+from vigie_common.logs import get_logger
+
+from vigie_ingest import service
+from vigie_ingest.group_commit import GroupCommit
+from vigie_ingest.service import Acceptance
+from vigie_ingest.sources.base import MappedTicket
+
+log = get_logger(__name__)
+
+
+class TicketIntake:
+    """Commits concurrent webhooks together; wakes the outbox relay after each commit."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        on_commit: Callable[[], None],
+        max_batch: int,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._on_commit = on_commit
+        self._batches: GroupCommit[MappedTicket, Acceptance] = GroupCommit(
+            self._commit, max_size=max_batch
+        )
+
+    def start(self) -> None:
+        """Start accepting (needs a running loop)."""
+        self._batches.start()
+
+    async def close(self) -> None:
+        """Stop the batch worker."""
+        await self._batches.close()
+
+    async def accept(self, mapped: MappedTicket) -> Acceptance:
+        """Store one mapped ticket durably; returns once its transaction has committed."""
+        return await self._batches.submit(mapped)
+
+    async def _commit(self, items: Sequence[MappedTicket]) -> Sequence[Acceptance | BaseException]:
+        try:
+            async with self._sessions() as session, session.begin():
+                results = await service.accept_batch(session, items=items, now=self._clock.now())
+        except IntegrityError:
+            # Another replica stored one of these versions meanwhile: redo one by one, so
+            # each item sees the winner's row and becomes a duplicate instead of an error.
+            log.info("batch conflicted; retrying items one by one", size=len(items))
+            return [await self._commit_one(item) for item in items]
+        self._on_commit()
+        return results
+
+    async def _commit_one(self, item: MappedTicket) -> Acceptance | BaseException:
+        try:
+            async with self._sessions() as session, session.begin():
+                [result] = await service.accept_batch(session, items=[item], now=self._clock.now())
+        except Exception as exc:  # noqa: BLE001 - reported to this item's request only
+            return exc
+        self._on_commit()
+        return result

@@ -1,0 +1,198 @@
+"""Composition root: settings → engine, producer, relay, intake → FastAPI app; and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from vigie_common import cli
+from vigie_common.cli import load_settings
+from vigie_common.clock import Clock, SystemClock
+from vigie_common.db.engine import make_engine, make_sessionmaker
+from vigie_common.db.outbox import OutboxRelay, RelayMetrics
+from vigie_common.kafka.producer import EventProducer, producer_options
+from vigie_common.logs import configure_logging, get_logger
+from vigie_common.metrics import metrics_endpoint, new_registry
+
+from vigie_ingest import api
+from vigie_ingest.errors import IngestError, InvalidPayload
+from vigie_ingest.intake import TicketIntake
+from vigie_ingest.models import VERSION_TABLE, OutboxEvent
+from vigie_ingest.runtime import IngestMetrics, Runtime
+from vigie_ingest.settings import IngestSettings
+from vigie_ingest.sources import default_sources
+from vigie_ingest.sources.base import Source
+from vigie_ingest.webhooks import problem_response
+
+log = get_logger(__name__)
+
+DESCRIPTION = """\
+Webhooks from upstream ticketing systems in; canonical tickets out on Kafka
+(`vigie.tickets.v1`, CloudEvents 1.0), through a transactional outbox.
+
+**Authentication** per source: `X-Vigie-Signature: t=<unix>,v1=<hex>` where `v1` is
+HMAC-SHA256 of `<t>.<body>` with the source's secret (5-minute window), or
+`Authorization: Bearer <token>` for sources that cannot sign.
+"""
+
+
+def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastAPI:
+    """Build the app; nothing connects until the lifespan starts."""
+    clock = clock or SystemClock()
+    registry = new_registry()
+    sources = default_sources()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        engine = make_engine(settings.database_url, echo=settings.database_echo)
+        sessions = make_sessionmaker(engine)
+        producer = EventProducer(producer_options(settings, client_id="vigie-ingest"))
+        relay = OutboxRelay(
+            sessions=sessions,
+            model=OutboxEvent,
+            publisher=producer,
+            clock=clock,
+            metrics=RelayMetrics(registry, "vigie_ingest"),
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_s,
+        )
+        intake = TicketIntake(
+            sessions=sessions, clock=clock, on_commit=relay.wake, max_batch=settings.batch_max_size
+        )
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            producer=producer,
+            relay=relay,
+            intake=intake,
+            clock=clock,
+            registry=registry,
+            metrics=metrics,
+            sources=sources,
+            mapping=settings.mapping_options(),
+        )
+        intake.start()
+        connect_task = asyncio.create_task(producer.connect(), name="kafka-connect")
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        log.info("ingest started", sources=sorted(sources), database=settings.database_url)
+        try:
+            yield {"runtime": runtime}
+        finally:
+            await intake.close()
+            for task in (connect_task, relay_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(Exception):
+                await relay.drain_once()  # last chance to publish what is pending
+            await producer.stop()
+            await engine.dispose()
+
+    metrics = IngestMetrics(registry)
+    app = FastAPI(
+        title="vigie ingest",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    api.add_webhook_routes(app, sources)
+    app.include_router(api.router)
+    app.include_router(api.probes)
+    app.add_route("/metrics", metrics_endpoint(registry), include_in_schema=False)
+    _install_error_handlers(app)
+    app.openapi = lambda: _openapi(app, sources)  # type: ignore[method-assign]
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_ingest_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, IngestError)
+        return problem_response(exc)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return problem_response(InvalidPayload("the request is invalid", errors=errors))
+
+    app.add_exception_handler(IngestError, on_ingest_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _openapi(app: FastAPI, sources: dict[str, Source]) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for source in sources.values():
+        model_schema = source.payload_model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        schemas.update(model_schema.pop("$defs", {}))
+        schemas[source.payload_model.__name__] = model_schema
+    components["securitySchemes"] = {
+        "signature": {"type": "apiKey", "in": "header", "name": "X-Vigie-Signature"},
+        "bearer": {"type": "http", "scheme": "bearer"},
+    }
+    app.openapi_schema = schema
+    return schema
+
+
+def migrate(settings: IngestSettings) -> None:
+    """Apply ingest's migrations to ``settings.database_url`` (blocking)."""
+    cli.migrate(settings, package="vigie_ingest", version_table=VERSION_TABLE)
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """``vigie-ingest [serve|migrate|openapi]``: configured by ``VIGIE_*`` variables only."""
+    parser = argparse.ArgumentParser(
+        prog="vigie-ingest",
+        description="vigie ingest service. Configuration: VIGIE_* environment variables "
+        "(see README).",
+    )
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "openapi"]
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings(IngestSettings, prog="vigie-ingest")
+    configure_logging(service="ingest", level=settings.log_level, fmt=settings.log_format)
+    if args.command == "openapi":
+        sys.stdout.write(json.dumps(create_app(settings).openapi(), indent=2) + "\n")
+        return
+    if args.command == "migrate" or settings.migrate_on_start:
+        migrate(settings)
+        log.info("migrations applied", database=settings.database_url)
+        if args.command == "migrate":
+            return
+    _serve(settings)
+
+
+def _serve(settings: IngestSettings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        workers=1,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+    )

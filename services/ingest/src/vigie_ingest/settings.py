@@ -1,0 +1,118 @@
+"""Ingest's settings: ``VIGIE_INGEST_*`` plus the shared ``VIGIE_*`` connection settings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+from vigie_common.settings import ServiceSettings
+
+from vigie_ingest.sources.base import MappingOptions
+
+Credentials = Annotated[dict[str, tuple[SecretStr, ...]], NoDecode]
+PLACEHOLDERS = frozenset({"changethis", "changeme", "secret", "password"})
+MIN_SECRET_LENGTH = 16
+
+
+def parse_credentials(value: Any) -> Any:
+    """Parse ``source=secret[|secret2];source2=…`` (several secrets: rotation)."""
+    if not isinstance(value, str):
+        return value
+    parsed: dict[str, tuple[str, ...]] = {}
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+        name, sep, secrets = entry.partition("=")
+        if not sep or not name.strip():
+            raise ValueError("expected source=secret[|secret2];source2=… (an entry has no '=')")
+        values = tuple(s.strip() for s in secrets.split("|") if s.strip())
+        if not values:
+            raise ValueError(f"no secret given for source {name.strip()!r}")
+        parsed[name.strip()] = values
+    return parsed
+
+
+class IngestSettings(ServiceSettings):
+    """Everything ingest reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIE_INGEST_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    webhook_secrets: Credentials = Field(
+        default_factory=dict,
+        description="HMAC secrets per source: source=secret[|secret2];source2=…",
+    )
+    bearer_tokens: Credentials = Field(
+        default_factory=dict,
+        description="Bearer tokens per source, for sources that cannot sign",
+    )
+    read_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the GET endpoints; unset = open"
+    )
+    signature_tolerance_s: int = Field(default=300, ge=1, le=3600)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rejected_body_bytes: int = Field(
+        default=64 * 1024, ge=0, description="How much of a rejected body is kept"
+    )
+    default_timezone: str = "Europe/Paris"
+    servicenow_timezone: str = "UTC"
+    servicenow_site_a_field: str = "u_site_a"
+    servicenow_site_b_field: str = "u_site_b"
+    servicenow_commitment_field: str = "u_commitment"
+    servicenow_access_reference_field: str = "u_access_reference"
+    batch_max_size: int = Field(default=256, ge=1, description="Webhooks per DB transaction")
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+
+    _check_credentials = field_validator("webhook_secrets", "bearer_tokens", mode="before")(
+        parse_credentials
+    )
+
+    @field_validator("default_timezone", "servicenow_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_weak_secrets_in_prod(self) -> IngestSettings:
+        if self.env != "prod":
+            return self
+        for kind, creds in (
+            ("webhook secret", self.webhook_secrets),
+            ("token", self.bearer_tokens),
+        ):
+            for source, values in creds.items():
+                for value in values:
+                    raw = value.get_secret_value()
+                    if raw.lower() in PLACEHOLDERS or len(raw) < MIN_SECRET_LENGTH:
+                        raise ValueError(
+                            f"the {kind} of source {source!r} is a placeholder or shorter than "
+                            f"{MIN_SECRET_LENGTH} characters; set a real one (or VIGIE_ENV=dev)"
+                        )
+        return self
+
+    def secrets_for(self, source: str) -> tuple[str, ...]:
+        """The active HMAC secrets of ``source`` (empty when it does not sign)."""
+        return tuple(s.get_secret_value() for s in self.webhook_secrets.get(source, ()))
+
+    def tokens_for(self, source: str) -> tuple[str, ...]:
+        """The active bearer tokens of ``source``."""
+        return tuple(s.get_secret_value() for s in self.bearer_tokens.get(source, ()))
+
+    def mapping_options(self) -> MappingOptions:
+        """What the source mappers need."""
+        return MappingOptions(
+            default_tz=ZoneInfo(self.default_timezone),
+            servicenow_tz=ZoneInfo(self.servicenow_timezone),
+            servicenow_site_a_field=self.servicenow_site_a_field,
+            servicenow_site_b_field=self.servicenow_site_b_field,
+            servicenow_commitment_field=self.servicenow_commitment_field,
+            servicenow_access_reference_field=self.servicenow_access_reference_field,
+        )

@@ -1,0 +1,41 @@
+"""Composition root of the notifier: ``vigie-notifier [run|migrate]``, configured by ``VIGIE_*``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from vigie_common import cli
+from vigie_common.events.topics import TICKETS
+from vigie_common.kafka.worker import WorkerSpec, run_worker
+from vigie_common.logs import configure_logging
+from vigie_common.metrics import new_registry
+
+from vigie_notifier.consumer import handle
+from vigie_notifier.models import VERSION_TABLE, ProcessedEvent
+from vigie_notifier.settings import NotifierSettings
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Parse the command, build the settings, and run or migrate."""
+    parser = argparse.ArgumentParser(
+        prog="vigie-notifier",
+        description="vigie notifier. Configuration: VIGIE_* variables (README).",
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
+    args = parser.parse_args(argv)
+    settings = cli.load_settings(NotifierSettings, prog="vigie-notifier")
+    configure_logging(service="notifier", level=settings.log_level, fmt=settings.log_format)
+    if args.command == "migrate" or settings.migrate_on_start:
+        cli.migrate(settings, package="vigie_notifier", version_table=VERSION_TABLE)
+        if args.command == "migrate":
+            return
+    spec = WorkerSpec(
+        name="notifier",
+        topics=[TICKETS],
+        inbox=ProcessedEvent,
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.metrics_port,
+    )
+    asyncio.run(run_worker(settings, spec, handler=handle, registry=new_registry()))

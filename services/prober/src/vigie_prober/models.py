@@ -1,0 +1,21 @@
+"""The prober's tables (its own metadata and migrations: no other service reads them)."""
+
+from __future__ import annotations
+
+from vigie_common.db.base import ServiceBase, new_metadata
+from vigie_common.db.inbox import ProcessedEventMixin
+
+VERSION_TABLE = "alembic_version_prober"
+
+
+class Base(ServiceBase):
+    """Root of the prober's tables."""
+
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+class ProcessedEvent(ProcessedEventMixin, Base):
+    """Events whose effect is stored: redeliveries are skipped."""
+
+    __tablename__ = "processed_event"

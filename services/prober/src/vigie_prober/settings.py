@@ -1,0 +1,18 @@
+"""Prober's settings: ``VIGIE_PROBER_*`` plus the shared ``VIGIE_*`` connection settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from vigie_common.settings import ServiceSettings
+
+
+class ProberSettings(ServiceSettings):
+    """Everything the prober reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIE_PROBER_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9101, ge=1, le=65535)
