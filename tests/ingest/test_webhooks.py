@@ -138,7 +138,9 @@ async def test_signed_webhook_replayed_after_six_minutes_is_refused(
     body = encode(builders.oceane())
     headers = signed_headers(body, timestamp=int(clock.now().timestamp()))
     async with running_ingest(settings, clock=clock) as client:
-        assert (await client.post(PATHS["oceane"], content=body, headers=headers)).status_code == 202
+        assert (
+            await client.post(PATHS["oceane"], content=body, headers=headers)
+        ).status_code == 202
         clock.advance(timedelta(minutes=6))
         replay = await client.post(PATHS["oceane"], content=body, headers=headers)
         rejected = (await client.get("/v1/rejected")).json()["items"]

@@ -45,7 +45,9 @@ def oceane(numero: str | None = None, **overrides: Any) -> dict[str, Any]:
     return payload
 
 
-def servicenow(number: str | None = None, *, mod_count: int = 1, **overrides: Any) -> dict[str, Any]:
+def servicenow(
+    number: str | None = None, *, mod_count: int = 1, **overrides: Any
+) -> dict[str, Any]:
     """A ServiceNow incident as the Table API shapes it (every value a string)."""
     payload: dict[str, Any] = {
         "sys_id": uuid.uuid4().hex,
@@ -68,7 +70,9 @@ def servicenow(number: str | None = None, *, mod_count: int = 1, **overrides: An
     return payload
 
 
-def canonical(upstream_id: str | None = None, *, version: int = 1, **overrides: Any) -> dict[str, Any]:
+def canonical(
+    upstream_id: str | None = None, *, version: int = 1, **overrides: Any
+) -> dict[str, Any]:
     """vigie's own shape."""
     payload: dict[str, Any] = {
         "source": "supervision",

@@ -19,7 +19,9 @@ import pytest
 
 from tests.support.docker import docker_available
 
-LOCAL_POSTGRES = os.environ.get("VIGIE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+LOCAL_POSTGRES = os.environ.get(
+    "VIGIE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 Migrate = Callable[[str], None]
 """Applies a service's migrations to an async URL."""

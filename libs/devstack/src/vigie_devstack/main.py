@@ -16,7 +16,8 @@ from vigie_common.logs import configure_logging
 
 from vigie_devstack.datadir import DataDir, SecretFileError, read_secret
 from vigie_devstack.sample import SAMPLES, IngestUnreachable, sample_ticket, send_sample
-from vigie_devstack.stack import HOST, Ports, Stack, StackError, log_tail
+from vigie_devstack.services import HOST, Ports
+from vigie_devstack.stack import Stack, StackError, log_tail
 
 DEFAULT_DATA_DIR: Final = ".vigie"
 DEFAULT_INGEST_PORT: Final = 8000

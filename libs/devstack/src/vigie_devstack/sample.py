@@ -10,7 +10,7 @@ from typing import Any, Final
 import httpx
 from vigie_ingest.signatures import HEADER, sign
 
-from vigie_devstack.stack import HOST
+from vigie_devstack.services import HOST
 
 OCEANE_SAMPLE: Final[dict[str, Any]] = {
     "numero": "2505057242",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -17,15 +17,21 @@ import httpx
 from vigie_common.kafka.tansu import BrokerStartError, EmbeddedBroker
 
 from vigie_devstack.datadir import DataDir, load_or_create_secret
+from vigie_devstack.services import (
+    HOST,
+    Ports,
+    ServiceSpec,
+    not_ready_reason,
+    service_environment,
+    service_specs,
+)
 
-HOST: Final = "127.0.0.1"
+__all__ = ["Stack", "StackError", "check_ports_free", "log_tail"]
+
 READY_TIMEOUT_S: Final = 60.0
 MIGRATE_TIMEOUT_S: Final = 120.0
 STOP_TIMEOUT_S: Final = 10.0
 LOG_TAIL_LINES: Final = 20
-SOURCES: Final = ("oceane", "servicenow", "canonical")
-KEPT_VARIABLES: Final = frozenset({"VIGIE_LOG_LEVEL"})
-"""Inherited ``VIGIE_*`` variables passed on; the others would override the embedded setup."""
 
 Say = Callable[[str], None]
 
@@ -42,53 +48,20 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return text.splitlines()[-lines:]
 
 
+def _exit_status(code: int | None) -> str:
+    """``exit code 1`` or ``killed by SIGKILL``."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
 class StackError(RuntimeError):
     """Startup failed or a service died; ``log_file`` is where to look."""
 
     def __init__(self, message: str, *, log_file: Path | None = None) -> None:
         super().__init__(message)
         self.log_file = log_file
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    """The loopback ports the services listen on."""
-
-    ingest: int
-    prober_metrics: int
-    notifier_metrics: int
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSpec:
-    """How to run one service and how to tell it is ready."""
-
-    name: str
-    command: str
-    port: int
-    flag: str
-    ready_path: str
-
-    @property
-    def module(self) -> str:
-        """The package run with ``python -m``."""
-        return f"vigie_{self.name}"
-
-    @property
-    def ready_url(self) -> str:
-        """Polled until it answers as expected."""
-        return f"http://{HOST}:{self.port}{self.ready_path}"
-
-
-def service_specs(ports: Ports) -> list[ServiceSpec]:
-    """Ingest, prober and notifier, in starting order."""
-    return [
-        ServiceSpec("ingest", "serve", ports.ingest, "--ingest-port", "/readyz"),
-        ServiceSpec("prober", "run", ports.prober_metrics, "--prober-metrics-port", "/metrics"),
-        ServiceSpec(
-            "notifier", "run", ports.notifier_metrics, "--notifier-metrics-port", "/metrics"
-        ),
-    ]
 
 
 def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
@@ -110,48 +83,6 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
                     f"port {spec.port} on {HOST} is already in use ({spec.name} needs it): "
                     f"stop what listens there or choose another port with {spec.flag} <port>"
                 ) from None
-
-
-def service_environment(
-    base: Mapping[str, str], *, secret: str, bootstrap: str, ports: Ports
-) -> dict[str, str]:
-    """The variables every service gets (``VIGIE_DATABASE_URL`` is added per service)."""
-    env = {k: v for k, v in base.items() if not k.startswith("VIGIE_") or k in KEPT_VARIABLES}
-    env.update(
-        {
-            "VIGIE_ENV": "dev",
-            "VIGIE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "VIGIE_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses idempotent producers
-            "VIGIE_INGEST_HOST": HOST,
-            "VIGIE_INGEST_PORT": str(ports.ingest),
-            "VIGIE_INGEST_WEBHOOK_SECRETS": ";".join(f"{s}={secret}" for s in SOURCES),
-            "VIGIE_PROBER_METRICS_HOST": HOST,
-            "VIGIE_PROBER_METRICS_PORT": str(ports.prober_metrics),
-            "VIGIE_NOTIFIER_METRICS_HOST": HOST,
-            "VIGIE_NOTIFIER_METRICS_PORT": str(ports.notifier_metrics),
-            "VIGIE_LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-async def _answers(client: httpx.AsyncClient, spec: ServiceSpec) -> str | None:
-    """``None`` when the service is ready, else why not."""
-    try:
-        response = await client.get(spec.ready_url)
-    except httpx.HTTPError as exc:
-        return f"no answer on {spec.ready_url} ({type(exc).__name__})"
-    if response.status_code != 200:
-        return f"{spec.ready_url} answered {response.status_code}"
-    if spec.name == "ingest":
-        try:
-            broker = response.json().get("checks", {}).get("broker")
-        except (ValueError, AttributeError):
-            return f"{spec.ready_url} did not answer JSON"
-        if broker != "ok":
-            return f"broker check: {broker}"
-    return None
 
 
 class Stack:
@@ -251,7 +182,7 @@ class Stack:
         for name, process in self._running.items():
             if process.returncode is not None:
                 raise StackError(
-                    f"{name} exited with code {process.returncode} while starting",
+                    f"{name} stopped while starting ({_exit_status(process.returncode)})",
                     log_file=self.data.log_file(name),
                 )
 
@@ -264,7 +195,7 @@ class Stack:
             while pending:
                 self._raise_if_exited()
                 for spec in list(pending):
-                    reason = await _answers(client, spec)
+                    reason = await not_ready_reason(client, spec)
                     if reason is None:
                         pending.remove(spec)
                     else:
@@ -281,8 +212,11 @@ class Stack:
                 await asyncio.sleep(0.25)
 
     async def watch(self) -> StackError:
-        """Wait until a service exits on its own; return what happened."""
-        waits = {asyncio.create_task(p.wait()): name for name, p in self._running.items()}
+        """Wait until a service exits or the broker stops answering; return what happened."""
+        waits: dict[asyncio.Task[object], str] = {
+            asyncio.create_task(p.wait()): name for name, p in self._running.items()
+        }
+        waits[asyncio.create_task(self._broker_gone())] = "tansu"
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -290,10 +224,33 @@ class Stack:
                 task.cancel()
         task = done.pop()
         name = waits[task]
+        if name == "tansu":
+            return StackError(
+                f"the embedded broker stopped answering on {self.bootstrap_servers}",
+                log_file=self.data.log_file(name),
+            )
         return StackError(
-            f"{name} stopped on its own (exit code {task.result()})",
+            f"{name} stopped on its own ({_exit_status(self._running[name].returncode)})",
             log_file=self.data.log_file(name),
         )
+
+    async def _broker_gone(self, every: float = 2.0, misses: int = 3) -> None:
+        """Return once the broker refused ``misses`` connections in a row."""
+        assert self._broker is not None
+        missed = 0
+        while missed < misses:
+            await asyncio.sleep(every)
+            try:
+                _reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self._broker.host, self._broker.port), every
+                )
+            except (OSError, TimeoutError):
+                missed += 1
+                continue
+            missed = 0
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     async def stop(self) -> None:
         """Stop every service (SIGTERM, then SIGKILL after the timeout), then the broker."""

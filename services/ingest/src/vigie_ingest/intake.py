@@ -51,10 +51,13 @@ class TicketIntake:
         try:
             async with self._sessions() as session, session.begin():
                 results = await service.accept_batch(session, items=items, now=self._clock.now())
-        except IntegrityError:
-            # Another replica stored one of these versions meanwhile: redo one by one, so
-            # each item sees the winner's row and becomes a duplicate instead of an error.
-            log.info("batch conflicted; retrying items one by one", size=len(items))
+        except Exception as exc:  # noqa: BLE001 - isolate the culprit, never fail the neighbours
+            # A conflict (another replica stored one of these versions meanwhile) or one bad
+            # item: redo one by one, so only the culprit fails and the rest commit.
+            level = log.info if isinstance(exc, IntegrityError) else log.warning
+            level("batch failed; retrying items one by one", size=len(items), error=repr(exc))
+            if len(items) == 1:
+                return [exc]
             return [await self._commit_one(item) for item in items]
         self._on_commit()
         return results

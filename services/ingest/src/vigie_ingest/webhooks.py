@@ -152,6 +152,11 @@ def parse(request: Request, body: bytes, source: Source, runtime: Runtime) -> Ma
         ) from exc
     try:
         return source.to_ticket(payload, runtime.mapping)
+    except ValidationError as exc:  # a mapped value broke a canonical rule (e.g. a date range)
+        raise InvalidPayload(
+            f"{exc.error_count()} value(s) cannot be mapped to a ticket",
+            errors=validation_errors(exc),
+        ) from exc
     except MappingError as exc:
         raise InvalidPayload(
             f"{'.'.join(map(str, exc.loc))}: {exc.msg}",

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_VERSION: Final = 2**62
+"""Upstream version counters above this are refused (they fit a signed 64-bit column)."""
+
+
+def _plausible(value: datetime) -> datetime:
+    """An incident time between 1970 and 2200, in UTC (out-of-range years break arithmetic)."""
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1970-01-01 and 2200-01-01")
+    return value.astimezone(UTC)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
+"""An aware, plausible instant, normalised to UTC."""
 
 TICKET_RECEIVED: Final = "vigie.ticket.received.v1"
 TICKET_UPDATED: Final = "vigie.ticket.updated.v1"
@@ -49,7 +66,7 @@ class TicketFields(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    opened_at: AwareDatetime = Field(description="When upstream opened the ticket (not receipt)")
+    opened_at: Instant = Field(description="When upstream opened the ticket (not receipt)")
     state: TicketState
     customer: str | None = Field(default=None, max_length=500)
     nature: Nature | None = None
@@ -68,8 +85,8 @@ class TicketFields(BaseModel):
     title: str | None = Field(default=None, max_length=1000)
     notes: str | None = Field(default=None, max_length=20_000)
     alerts: tuple[str, ...] = ()
-    restored_at: AwareDatetime | None = None
-    closed_at: AwareDatetime | None = None
+    restored_at: Instant | None = None
+    closed_at: Instant | None = None
 
 
 class CanonicalTicket(TicketFields):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from vigie_common.events.tickets import TicketFields
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from vigie_common.events.tickets import MAX_VERSION, Instant, TicketFields
 
 from vigie_ingest.sources import payload_digest
 from vigie_ingest.sources.base import MappedTicket, MappingOptions, UpstreamVersion
@@ -56,8 +56,10 @@ class TicketPayload(TicketFields):
         examples=["supervision"],
     )
     upstream_id: str = Field(min_length=1, max_length=200, description="The ticket id upstream")
-    version: int = Field(ge=1, description="Upstream's version counter; a higher one is newer")
-    updated_at: AwareDatetime | None = Field(
+    version: int = Field(
+        ge=1, le=MAX_VERSION, description="Upstream's version counter; a higher one is newer"
+    )
+    updated_at: Instant | None = Field(
         default=None, description="When upstream last changed the ticket"
     )
 

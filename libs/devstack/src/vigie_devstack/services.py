@@ -1,0 +1,98 @@
+"""The three services as the embedded run starts them: commands, ports, environment, readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import httpx
+
+HOST: Final = "127.0.0.1"
+SOURCES: Final = ("oceane", "servicenow", "canonical")
+"""Ingest's webhook sources; in the embedded run they all share the dev secret."""
+KEPT_VARIABLES: Final = frozenset({"VIGIE_LOG_LEVEL"})
+"""Inherited ``VIGIE_*`` variables passed on; the others would override the embedded setup."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The loopback ports the services listen on."""
+
+    ingest: int
+    prober_metrics: int
+    notifier_metrics: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """How to run one service and how to tell it is ready."""
+
+    name: str
+    command: str
+    port: int
+    flag: str
+    ready_path: str
+
+    @property
+    def module(self) -> str:
+        """The package run with ``python -m``."""
+        return f"vigie_{self.name}"
+
+    @property
+    def ready_url(self) -> str:
+        """Polled until it answers as expected."""
+        return f"http://{HOST}:{self.port}{self.ready_path}"
+
+
+def service_specs(ports: Ports) -> list[ServiceSpec]:
+    """Ingest, prober and notifier, in starting order."""
+    return [
+        ServiceSpec("ingest", "serve", ports.ingest, "--ingest-port", "/readyz"),
+        ServiceSpec("prober", "run", ports.prober_metrics, "--prober-metrics-port", "/metrics"),
+        ServiceSpec(
+            "notifier", "run", ports.notifier_metrics, "--notifier-metrics-port", "/metrics"
+        ),
+    ]
+
+
+def service_environment(
+    base: Mapping[str, str], *, secret: str, bootstrap: str, ports: Ports
+) -> dict[str, str]:
+    """The variables every service gets (``VIGIE_DATABASE_URL`` is added per service)."""
+    env = {k: v for k, v in base.items() if not k.startswith("VIGIE_") or k in KEPT_VARIABLES}
+    env.update(
+        {
+            "VIGIE_ENV": "dev",
+            "VIGIE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "VIGIE_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses idempotent producers
+            "VIGIE_INGEST_HOST": HOST,
+            "VIGIE_INGEST_PORT": str(ports.ingest),
+            "VIGIE_INGEST_WEBHOOK_SECRETS": ";".join(f"{s}={secret}" for s in SOURCES),
+            "VIGIE_PROBER_METRICS_HOST": HOST,
+            "VIGIE_PROBER_METRICS_PORT": str(ports.prober_metrics),
+            "VIGIE_NOTIFIER_METRICS_HOST": HOST,
+            "VIGIE_NOTIFIER_METRICS_PORT": str(ports.notifier_metrics),
+            "VIGIE_LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+async def not_ready_reason(client: httpx.AsyncClient, spec: ServiceSpec) -> str | None:
+    """``None`` when the service is ready, else why not."""
+    try:
+        response = await client.get(spec.ready_url)
+    except httpx.HTTPError as exc:
+        return f"no answer on {spec.ready_url} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return f"{spec.ready_url} answered {response.status_code}"
+    if spec.name == "ingest":
+        try:
+            broker = response.json().get("checks", {}).get("broker")
+        except (ValueError, AttributeError):
+            return f"{spec.ready_url} did not answer JSON"
+        if broker != "ok":
+            return f"broker check: {broker}"
+    return None
