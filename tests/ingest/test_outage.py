@@ -66,7 +66,7 @@ async def test_broker_paused_during_500_webhooks_loses_nothing(
             assert await backlog(client) > 0  # held while the broker is frozen
         finally:
             own_broker.resume()
-        await wait_for(lambda: _drained(client), timeout=90)
+        await wait_for(lambda: _drained(client), wait_s=90)
         ticket_ids = {a.json()["ticket_id"] for a in flat}
         records = await read_events(
             own_broker.bootstrap_servers, subjects=ticket_ids, expect=TICKETS * VERSIONS, grace=2
@@ -89,7 +89,7 @@ async def test_ingest_started_before_the_broker_publishes_once_it_comes(
             assert ready["checks"]["broker"].startswith("unavailable")
             assert ready["checks"]["outbox"]["backlog"] == TICKETS * VERSIONS
             await broker.start()
-            await wait_for(lambda: _drained(client), timeout=90)
+            await wait_for(lambda: _drained(client), wait_s=90)
             ticket_ids = {a.json()["ticket_id"] for a in flat}
             records = await read_events(
                 broker.bootstrap_servers, subjects=ticket_ids, expect=TICKETS * VERSIONS, grace=2

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from vigie_common.events.tickets import Nature, Site, TicketFields, TicketState
-from vigie_ingest.sources import SOURCES
+from vigie_ingest.sources import default_sources
 from vigie_ingest.sources.base import MappedTicket, MappingError, MappingOptions
 from vigie_ingest.sources.oceane import OceanePayload, OceaneSource
 
@@ -71,13 +71,13 @@ def test_example_maps_to_canonical_fields_when_from_design() -> None:
 
 
 def test_registry_example_is_the_design_example_when_registered() -> None:
-    assert SOURCES["oceane"].example == design_example()
-    assert SOURCES["oceane"].payload_model is OceanePayload
+    assert default_sources()["oceane"].example == design_example()
+    assert default_sources()["oceane"].payload_model is OceanePayload
 
 
 def test_version_is_sha256_of_canonical_json_without_sequence() -> None:
     body = design_example()
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     version = mapped().version
 
     assert version.digest == hashlib.sha256(canonical.encode()).hexdigest()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from vigie_common.events.tickets import Nature, Site, TicketState
-from vigie_ingest.sources import SOURCES, payload_digest
+from vigie_ingest.sources import default_sources, payload_digest
 from vigie_ingest.sources.base import MappedTicket, MappingError, MappingOptions
 from vigie_ingest.sources.servicenow import ServiceNowPayload, ServiceNowSource
 
@@ -229,7 +229,7 @@ def test_empty_strings_map_to_none_when_fields_blank() -> None:
 
 
 def test_example_maps_when_registered() -> None:
-    source = SOURCES["servicenow"]
+    source = default_sources()["servicenow"]
     ticket = source.to_ticket(source.payload_model.model_validate(source.example), MappingOptions())
     assert ticket.upstream_id == "INC0012345"
     assert ticket.fields.site_a == Site(code="INL_MOIRA_EVPN_LA1")

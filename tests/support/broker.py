@@ -15,7 +15,7 @@ from tests.support.docker import docker_available
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a broker shared by the session, with vigie's topics created."""
     if docker_available():
-        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+        from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka:
             servers = kafka.get_bootstrap_server()

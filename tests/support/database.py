@@ -79,7 +79,7 @@ class DatabaseFactory:
 def postgres_admin_dsn() -> Iterator[str]:
     """A PostgreSQL server to create databases on: testcontainers, else the local one."""
     if docker_available():
-        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+        from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver=None) as pg:
             yield pg.get_connection_url()

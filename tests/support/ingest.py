@@ -59,17 +59,17 @@ async def read_events(
     subjects: set[str],
     expect: int,
     topic: str = TICKETS,
-    timeout: float = 60.0,
+    wait_s: float = 60.0,
     grace: float = 1.0,
 ) -> list[Any]:
-    """Every record of ``topic`` about ``subjects``; waits for ``expect`` plus a grace for extras."""
+    """Records of ``topic`` about ``subjects``: waits for ``expect``, then a grace for extras."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     found: list[Any] = []
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         settled: float | None = None
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
@@ -84,9 +84,9 @@ async def read_events(
     return found
 
 
-async def wait_for(predicate: Any, *, timeout: float = 30.0, every: float = 0.1) -> None:
+async def wait_for(predicate: Any, *, wait_s: float = 30.0, every: float = 0.1) -> None:
     """Poll an async predicate until it is true (bounded)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if await predicate():
             return

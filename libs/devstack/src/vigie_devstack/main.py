@@ -110,14 +110,18 @@ async def up(stack: Stack, sample: str) -> int:
         report_failure(exc)
         code = 1
     finally:
-        for task in (work, stopping):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StackError):
-                await task
-        await stack.stop()
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-    say("stopped")
+        try:
+            for task in (work, stopping):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StackError):
+                        await task
+        finally:
+            stopped_something = await stack.stop()
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+    if stopped_something or code == 0:
+        say("stopped")
     return code
 
 
@@ -157,7 +161,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0 if 200 <= result.status < 300 else 1
 
 
-def _port(value: str) -> int:
+def port(value: str) -> int:
+    """An argparse type: a TCP port number."""
     port = int(value)
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
@@ -176,17 +181,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_DATA_DIR,
         help="logs, SQLite files and the dev webhook secret (default: %(default)s)",
     )
-    common.add_argument("--ingest-port", type=_port, default=DEFAULT_INGEST_PORT, metavar="PORT")
+    common.add_argument(
+        "--ingest-port",
+        type=port,
+        default=DEFAULT_INGEST_PORT,
+        metavar="PORT",
+        help="ingest's HTTP port on 127.0.0.1 (default: %(default)s)",
+    )
 
     start = commands.add_parser(
         "up", parents=[common], help="start the broker and the services; Ctrl-C stops them"
     )
-    start.add_argument(
-        "--prober-metrics-port", type=_port, default=DEFAULT_PROBER_METRICS_PORT, metavar="PORT"
-    )
-    start.add_argument(
-        "--notifier-metrics-port", type=_port, default=DEFAULT_NOTIFIER_METRICS_PORT, metavar="PORT"
-    )
+    for name, default in (
+        ("prober", DEFAULT_PROBER_METRICS_PORT),
+        ("notifier", DEFAULT_NOTIFIER_METRICS_PORT),
+    ):
+        start.add_argument(
+            f"--{name}-metrics-port",
+            type=port,
+            default=default,
+            metavar="PORT",
+            help=f"the {name}'s /metrics port on 127.0.0.1 (default: %(default)s)",
+        )
     start.set_defaults(handler=_cmd_up)
 
     sample = commands.add_parser(

@@ -205,7 +205,7 @@ class Stack:
                 if loop.time() >= deadline:
                     late = pending[0]
                     raise StackError(
-                        f"{late.name} was not ready within {self._ready_timeout:.0f} s: "
+                        f"{late.name} was not ready within {self._ready_timeout:g} s: "
                         f"{why[late.name]}",
                         log_file=self.data.log_file(late.name),
                     )
@@ -252,8 +252,12 @@ class Stack:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def stop(self) -> None:
-        """Stop every service (SIGTERM, then SIGKILL after the timeout), then the broker."""
+    async def stop(self) -> bool:
+        """Stop every service (SIGTERM, then SIGKILL after the timeout), then the broker.
+
+        Returns:
+            Whether anything was running.
+        """
         alive = {n: p for n, p in self._running.items() if p.returncode is None}
         if alive:
             self._say("stopping the services…")
@@ -266,6 +270,7 @@ class Stack:
         if broker is not None:
             self._say("stopping the broker…")
             await broker.stop()
+        return bool(alive) or broker is not None
 
     async def _reap(self, name: str, process: asyncio.subprocess.Process) -> None:
         try:

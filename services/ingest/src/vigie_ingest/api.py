@@ -7,10 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from starlette.routing import Route
 
 from vigie_ingest import service
 from vigie_ingest.dependencies import ReadAccess, RuntimeDep, SessionDep
 from vigie_ingest.errors import NotFound
+from vigie_ingest.runtime import Runtime
 from vigie_ingest.schemas import AcceptedRead, Health, Problem, RejectionPage, TicketRead
 from vigie_ingest.sources.base import Source
 from vigie_ingest.webhooks import receive
@@ -38,8 +40,16 @@ def webhook_path(source: Source) -> str:
 
 
 def add_webhook_routes(app: FastAPI, sources: dict[str, Source]) -> None:
-    """One POST route per source, documented with the source's payload schema and example."""
+    """One POST route per source, documented with the source's payload schema and example.
+
+    Each path gets two routes: a plain Starlette route, first, that serves the requests
+    (no dependency solving or exit stack: a third of a webhook's CPU), and the FastAPI route
+    behind it, never reached, that documents the endpoint in the OpenAPI schema.
+    """
     for source in sources.values():
+        app.router.routes.insert(
+            0, Route(webhook_path(source), _endpoint(source.name), methods=["POST"])
+        )
         app.add_api_route(
             webhook_path(source),
             _endpoint(source.name),
@@ -69,7 +79,9 @@ def add_webhook_routes(app: FastAPI, sources: dict[str, Source]) -> None:
 
 
 def _endpoint(name: str) -> Any:
-    async def endpoint(request: Request, runtime: RuntimeDep) -> Response:
+    # Only the request: no dependency to solve on the hot path.
+    async def endpoint(request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
         return await receive(request, runtime, runtime.sources[name])
 
     endpoint.__name__ = f"receive_{name}"
@@ -102,7 +114,7 @@ async def read_ticket(ticket_id: str, session: SessionDep) -> TicketRead:
 )
 async def read_rejections(
     session: SessionDep,
-    source: Annotated[str | None, Query(max_length=32)] = None,
+    source: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = None,
     before: Annotated[int | None, Query(ge=1, le=2**62, description="id from next_before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RejectionPage:

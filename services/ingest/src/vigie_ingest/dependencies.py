@@ -13,7 +13,7 @@ from vigie_ingest.errors import Unauthorized
 from vigie_ingest.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The runtime the lifespan put in the request state."""
     runtime: Runtime = request.state.runtime
     return runtime
@@ -31,7 +31,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def require_read_token(request: Request, runtime: RuntimeDep) -> None:
+async def require_read_token(request: Request, runtime: RuntimeDep) -> None:
     """Guard the GET endpoints when ``VIGIE_INGEST_READ_TOKEN`` is set."""
     expected = runtime.settings.read_token
     if expected is None:

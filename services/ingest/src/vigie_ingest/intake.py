@@ -27,12 +27,16 @@ class TicketIntake:
         clock: Clock,
         on_commit: Callable[[], None],
         max_batch: int,
+        max_in_flight: int = 2,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._on_commit = on_commit
         self._batches: GroupCommit[MappedTicket, Acceptance] = GroupCommit(
-            self._commit, max_size=max_batch
+            self._commit,
+            key=lambda m: (m.source, m.upstream_id),
+            max_size=max_batch,
+            max_in_flight=max_in_flight,
         )
 
     def start(self) -> None:

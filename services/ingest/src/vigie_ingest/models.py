@@ -55,7 +55,6 @@ class TicketVersion(Base):
     state: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[str | None] = mapped_column(String(36))
     received_at: Mapped[datetime]
-    fields: Mapped[dict[str, Any]]
     raw: Mapped[dict[str, Any]]
 
 

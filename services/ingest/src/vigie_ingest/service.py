@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from vigie_common.events.envelope import CONTENT_TYPE, encode, new_event
+from vigie_common.events.envelope import CONTENT_TYPE, CloudEvent, encode, new_event
 from vigie_common.events.tickets import (
     TICKET_RECEIVED,
     TICKET_UPDATED,
@@ -54,6 +54,46 @@ class Acceptance:
         return "duplicate" if self.duplicate else "stale" if self.stale else "accepted"
 
 
+@dataclass(slots=True)
+class _TicketRow:
+    """What the batch needs to know and change of one ticket."""
+
+    values: dict[str, Any]
+    exists: bool
+
+    @property
+    def version(self) -> UpstreamVersion:
+        return UpstreamVersion(
+            digest="",
+            sequence=self.values["upstream_sequence"],
+            updated_at=self.values["upstream_updated_at"],
+        )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Rows to write at the end of the batch, in a few multi-row statements."""
+
+    tickets: dict[str, _TicketRow]
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    async def write(self, session: AsyncSession) -> None:
+        new = [t.values for t in self.tickets.values() if not t.exists]
+        changed = [t.values for t in self.tickets.values() if t.exists and t.values["_dirty"]]
+        for rows in (new, changed):
+            for row in rows:
+                row.pop("_dirty", None)
+        if new:
+            await session.execute(insert(Ticket), new)
+        if changed:
+            await session.execute(update(Ticket), changed)
+        if self.versions:
+            await session.execute(insert(TicketVersion), self.versions)
+        if self.outbox:
+            await session.execute(insert(OutboxEvent), self.outbox)
+
+
 async def accept_batch(
     session: AsyncSession, *, items: Sequence[MappedTicket], now: datetime
 ) -> list[Acceptance]:
@@ -61,14 +101,41 @@ async def accept_batch(
 
     Same upstream version again → ``duplicate`` (nothing new); a version older than the
     ticket's current one → stored as ``stale``, no event; otherwise the ticket moves on and
-    an event row goes to the outbox. One SELECT per table for the whole batch.
+    an event row goes to the outbox. Two SELECTs and at most four multi-row writes per batch.
     """
     ids = [ticket_id(m.source, m.upstream_id) for m in items]
-    tickets = {
-        t.id: t for t in await session.scalars(select(Ticket).where(Ticket.id.in_(set(ids))))
+    batch = _Batch(tickets=await _load_tickets(session, set(ids)))
+    # A ticket unknown before this batch has no versions yet: ask only about the others.
+    pairs = {(t, m.version.key) for t, m in zip(ids, items, strict=True) if t in batch.tickets}
+    known = await _known_versions(session, pairs) if pairs else {}
+    results: list[Acceptance] = []
+    for tid, mapped in zip(ids, items, strict=True):
+        seen = known.get((tid, mapped.version.key))
+        if seen is None:
+            seen = _apply(batch, tid, mapped, now)
+            known[(tid, mapped.version.key)] = replace(seen, duplicate=True)
+        results.append(seen)
+    await batch.write(session)
+    return results
+
+
+async def _load_tickets(session: AsyncSession, ids: set[str]) -> dict[str, _TicketRow]:
+    columns = (
+        Ticket.id,
+        Ticket.version,
+        Ticket.state,
+        Ticket.upstream_sequence,
+        Ticket.upstream_updated_at,
+    )
+    rows = await session.execute(select(*columns).where(Ticket.id.in_(ids)))
+    return {
+        row.id: _TicketRow(values={**row._asdict(), "_dirty": False}, exists=True) for row in rows
     }
-    pairs = {(tid, m.version.key) for tid, m in zip(ids, items, strict=True)}
-    known: dict[tuple[str, str], Acceptance] = {}
+
+
+async def _known_versions(
+    session: AsyncSession, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], Acceptance]:
     rows = await session.execute(
         select(
             TicketVersion.ticket_id,
@@ -78,117 +145,102 @@ async def accept_batch(
             TicketVersion.stale,
         ).where(tuple_(TicketVersion.ticket_id, TicketVersion.upstream_version_key).in_(pairs))
     )
-    for tid, key, version, event, stale in rows:
-        known[(tid, key)] = Acceptance(tid, version, event, duplicate=True, stale=stale)
+    return {
+        (tid, key): Acceptance(tid, version, event, duplicate=True, stale=stale)
+        for tid, key, version, event, stale in rows
+    }
 
-    results: list[Acceptance] = []
-    for tid, mapped in zip(ids, items, strict=True):
-        seen = known.get((tid, mapped.version.key))
-        if seen is not None:
-            results.append(seen)
-            continue
-        outcome = _apply(session, tickets, tid, mapped, now)
-        known[(tid, mapped.version.key)] = Acceptance(
-            tid, outcome.version, outcome.event_id, duplicate=True, stale=outcome.stale
+
+def _apply(batch: _Batch, tid: str, mapped: MappedTicket, now: datetime) -> Acceptance:
+    row = batch.tickets.get(tid)
+    if row is not None and mapped.version.is_older_than(row.version):
+        batch.versions.append(_version_row(tid, mapped, now, version=None, event=None))
+        return Acceptance(tid, None, None, stale=True)
+    previous = None if row is None else TicketState(row.values["state"])
+    if row is None:
+        row = _TicketRow(
+            values={
+                "id": tid,
+                "source": mapped.source,
+                "upstream_id": mapped.upstream_id,
+                "version": 0,
+                "created_at": now,
+            },
+            exists=False,
         )
-        results.append(outcome)
-    return results
+        batch.tickets[tid] = row
+    version = row.values["version"] + 1
+    row.values.update(
+        version=version,
+        state=mapped.fields.state.value,
+        opened_at=mapped.fields.opened_at,
+        upstream_sequence=mapped.version.sequence,
+        upstream_updated_at=mapped.version.updated_at,
+        fields=mapped.fields.model_dump(mode="json"),
+        updated_at=now,
+        _dirty=True,
+    )
+    eid = event_id(tid, mapped.version.key)
+    batch.outbox.append(
+        {
+            "event_id": eid,
+            "topic": TICKETS,
+            "key": tid,
+            "value": encode(_event(tid, mapped, version, previous, eid, now)),
+            "content_type": CONTENT_TYPE,
+            "created_at": now,
+            "attempts": 0,
+        }
+    )
+    batch.versions.append(_version_row(tid, mapped, now, version=version, event=eid))
+    return Acceptance(tid, version, eid)
 
 
-def _apply(
-    session: AsyncSession,
-    tickets: dict[str, Ticket],
+def _event(
     tid: str,
     mapped: MappedTicket,
+    version: int,
+    previous: TicketState | None,
+    eid: str,
     now: datetime,
-) -> Acceptance:
-    fields = mapped.fields.model_dump(mode="json")
-    ticket = tickets.get(tid)
-    previous: TicketState | None = None
-    if ticket is not None and mapped.version.is_older_than(_current_version(ticket)):
-        _add_version(session, tid, mapped, fields, now, version=None, event=None)
-        return Acceptance(tid, None, None, stale=True)
-    if ticket is None:
-        ticket = Ticket(
-            id=tid,
-            source=mapped.source,
-            upstream_id=mapped.upstream_id,
-            version=1,
-            created_at=now,
-        )
-        tickets[tid] = ticket
-        session.add(ticket)
-    else:
-        previous = TicketState(ticket.state)
-        ticket.version += 1
-    ticket.state = mapped.fields.state.value
-    ticket.opened_at = mapped.fields.opened_at
-    ticket.upstream_sequence = mapped.version.sequence
-    ticket.upstream_updated_at = mapped.version.updated_at
-    ticket.fields = fields
-    ticket.updated_at = now
-
-    eid = event_id(tid, mapped.version.key)
-    canonical = CanonicalTicket(
+) -> CloudEvent[TicketEvent]:
+    # The fields were validated by the source's model: build without validating again.
+    ticket = CanonicalTicket.model_construct(
+        **dict(mapped.fields),
         id=tid,
         source=mapped.source,
         upstream_id=mapped.upstream_id,
-        version=ticket.version,
+        version=version,
         raw=mapped.raw,
-        **mapped.fields.model_dump(),
     )
-    event = new_event(
+    return new_event(
         id=eid,
         type=TICKET_RECEIVED if previous is None else TICKET_UPDATED,
         source=EVENT_SOURCE,
         subject=tid,
         time=now,
-        data=TicketEvent(ticket=canonical, previous_state=previous),
-    )
-    session.add(
-        OutboxEvent(
-            event_id=eid,
-            topic=TICKETS,
-            key=tid,
-            value=encode(event),
-            content_type=CONTENT_TYPE,
-            created_at=now,
-            attempts=0,
-        )
-    )
-    _add_version(session, tid, mapped, fields, now, version=ticket.version, event=eid)
-    return Acceptance(tid, ticket.version, eid)
-
-
-def _current_version(ticket: Ticket) -> UpstreamVersion:
-    return UpstreamVersion(
-        digest="", sequence=ticket.upstream_sequence, updated_at=ticket.upstream_updated_at
+        data=TicketEvent.model_construct(ticket=ticket, previous_state=previous),
     )
 
 
-def _add_version(
-    session: AsyncSession,
+def _version_row(
     tid: str,
     mapped: MappedTicket,
-    fields: dict[str, Any],
     now: datetime,
     *,
     version: int | None,
     event: str | None,
-) -> None:
-    session.add(
-        TicketVersion(
-            ticket_id=tid,
-            upstream_version_key=mapped.version.key,
-            version=version,
-            stale=version is None,
-            state=mapped.fields.state.value,
-            event_id=event,
-            received_at=now,
-            fields=fields,
-            raw=mapped.raw,
-        )
-    )
+) -> dict[str, Any]:
+    return {
+        "ticket_id": tid,
+        "upstream_version_key": mapped.version.key,
+        "version": version,
+        "stale": version is None,
+        "state": mapped.fields.state.value,
+        "event_id": event,
+        "received_at": now,
+        "raw": mapped.raw,
+    }
 
 
 async def reject(

@@ -63,7 +63,16 @@ class IngestSettings(ServiceSettings):
     servicenow_site_b_field: str = "u_site_b"
     servicenow_commitment_field: str = "u_commitment"
     servicenow_access_reference_field: str = "u_access_reference"
-    batch_max_size: int = Field(default=256, ge=1, description="Webhooks per DB transaction")
+    opentelemetry: bool = Field(
+        default=False, description="FastAPI's native OpenTelemetry (needs a configured provider)"
+    )
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(50_000, 20, 100), description="gc.set_threshold for the server process"
+    )
+    batch_max_size: int = Field(default=128, ge=1, description="Webhooks per DB transaction")
+    batches_in_flight: int = Field(
+        default=2, ge=1, le=8, description="Transactions committing at once (never on one ticket)"
+    )
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
 

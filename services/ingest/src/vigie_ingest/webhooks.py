@@ -7,6 +7,7 @@ kept); every refusal after it is kept in ``rejected_webhook`` with the reason.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pydantic_core
@@ -69,17 +70,20 @@ async def _receive(request: Request, runtime: Runtime, source: Source) -> Respon
             media_type=PROBLEM_JSON,
         )
     runtime.metrics.outcomes.labels(source.name, outcome.status).inc()
-    return JSONResponse(
-        {
-            "status": outcome.status,
-            "ticket_id": outcome.ticket_id,
-            "version": outcome.version,
-            "event_id": outcome.event_id,
-            "duplicate": outcome.duplicate,
-            "stale": outcome.stale,
-            "ticket_url": f"/v1/tickets/{outcome.ticket_id}",
-        },
+    return Response(
+        pydantic_core.to_json(
+            {
+                "status": outcome.status,
+                "ticket_id": outcome.ticket_id,
+                "version": outcome.version,
+                "event_id": outcome.event_id,
+                "duplicate": outcome.duplicate,
+                "stale": outcome.stale,
+                "ticket_url": f"/v1/tickets/{outcome.ticket_id}",
+            }
+        ),
         status_code=202,
+        media_type="application/json",
     )
 
 
@@ -151,7 +155,7 @@ def parse(request: Request, body: bytes, source: Source, runtime: Runtime) -> Ma
             errors=validation_errors(exc),
         ) from exc
     try:
-        return source.to_ticket(payload, runtime.mapping)
+        mapped = source.to_ticket(payload, runtime.mapping)
     except ValidationError as exc:  # a mapped value broke a canonical rule (e.g. a date range)
         raise InvalidPayload(
             f"{exc.error_count()} value(s) cannot be mapped to a ticket",
@@ -162,6 +166,7 @@ def parse(request: Request, body: bytes, source: Source, runtime: Runtime) -> Ma
             f"{'.'.join(map(str, exc.loc))}: {exc.msg}",
             errors=[{"loc": ".".join(map(str, exc.loc)), "msg": exc.msg, "type": "mapping"}],
         ) from exc
+    return replace(mapped, raw=data)  # the payload exactly as received, for the record
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from vigie_common.kafka.records import OutgoingRecord
 from vigie_common.logs import get_logger
@@ -47,6 +48,7 @@ class EventProducer:
         self._lock = asyncio.Lock()
         self._start_backoff = start_backoff
         self._next_attempt = 0.0
+        self._partitioner = DefaultPartitioner()
         self.last_error: str | None = None
 
     @property
@@ -94,45 +96,81 @@ class EventProducer:
             return producer
 
     async def send_many(self, records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
-        """Send in order and wait for every acknowledgement; errors are returned, not raised."""
+        """Send in order and wait for every acknowledgement; errors are returned, not raised.
+
+        Records are grouped per partition into record batches (the default partitioner on
+        the key, as a plain ``send`` would do), which costs far less CPU than one ``send``
+        per record; each partition still receives its records in the given order.
+        """
         if not records:
             return []
         try:
             producer = await self.ensure_started()
-        except BrokerUnavailable as exc:
+            groups = await self._by_partition(producer, records)
+        except (BrokerUnavailable, KafkaError) as exc:
+            self.last_error = repr(exc)
             return [exc] * len(records)
-        futures: list[asyncio.Future[Any] | BaseException] = []
-        for record in records:
-            try:
-                futures.append(
-                    await producer.send(
-                        record.topic,
-                        value=record.value,
-                        key=record.key.encode(),
-                        headers=list(record.headers),
-                    )
-                )
-            except KafkaError as exc:
-                futures.append(exc)
-        results: list[BaseException | None] = []
-        for fut in futures:
-            if isinstance(fut, BaseException):
-                results.append(fut)
-                continue
-            try:
-                await fut
-                results.append(None)
-            except KafkaError as exc:
-                results.append(exc)
+        sent: list[tuple[asyncio.Future[Any] | BaseException, list[int]]] = []
+        for (topic, partition), members in groups.items():
+            batch = producer.create_batch()
+            indexes: list[int] = []
+            for index in members:
+                record = records[index]
+                fields = {
+                    "key": record.key.encode(),
+                    "value": record.value,
+                    "timestamp": None,
+                    "headers": list(record.headers),
+                }
+                if batch.append(**fields) is None:  # full: ship it, start another
+                    sent.append((await _ship(producer, batch, topic, partition), indexes))
+                    batch, indexes = producer.create_batch(), []
+                    batch.append(**fields)
+                indexes.append(index)
+            sent.append((await _ship(producer, batch, topic, partition), indexes))
+        results: list[BaseException | None] = [None] * len(records)
+        for future, indexes in sent:
+            error: BaseException | None = future if isinstance(future, BaseException) else None
+            if error is None:
+                try:
+                    await future  # type: ignore[misc]
+                except KafkaError as exc:
+                    error = exc
+            for index in indexes:
+                results[index] = error
         failures = [r for r in results if r is not None]
         self.last_error = repr(failures[0]) if failures else None
         return results
+
+    async def _by_partition(
+        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]
+    ) -> dict[tuple[str, int], list[int]]:
+        partitions: dict[str, list[int]] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
+        for index, record in enumerate(records):
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            known = partitions[record.topic]
+            partition = self._partitioner(record.key.encode(), known, known)
+            groups.setdefault((record.topic, partition), []).append(index)
+        return groups
 
     async def stop(self) -> None:
         """Flush and stop; safe to call when never started."""
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await _quiet_stop(producer)
+
+
+async def _ship(
+    producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
+) -> asyncio.Future[Any] | BaseException:
+    try:
+        future = await producer.send_batch(batch, topic, partition=partition)
+    except KafkaError as exc:
+        error: BaseException = exc  # aiokafka is untyped: say what it is
+        return error
+    return cast("asyncio.Future[Any]", future)
 
 
 async def _quiet_stop(producer: AIOKafkaProducer) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pydantic_core
+
 from vigie_ingest.sources.base import Source
 
-__all__ = ["SOURCES", "default_sources", "parse_local", "payload_digest"]
+__all__ = ["default_sources", "parse_local", "payload_digest"]
 
 
 def payload_digest(raw: dict[str, Any]) -> str:
@@ -26,8 +29,20 @@ def payload_digest(raw: dict[str, Any]) -> str:
     Returns:
         The lowercase hex digest (64 characters).
     """
-    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    try:
+        text = pydantic_core.to_json(_sorted(raw))  # compact; much faster than json.dumps
+    except pydantic_core.PydanticSerializationError:  # e.g. a lone surrogate
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def _sorted(value: Any) -> Any:
+    """The same JSON value with every object's keys in order."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def parse_local(text: str, fmt: str, tz: ZoneInfo) -> datetime:
@@ -52,7 +67,35 @@ def parse_local(text: str, fmt: str, tz: ZoneInfo) -> datetime:
     Raises:
         ValueError: When ``text`` does not match ``fmt`` or is not a real calendar date.
     """
-    return datetime.strptime(text.strip(), fmt).replace(tzinfo=tz, fold=0).astimezone(UTC)
+    text = text.strip()
+    fast = _FAST_FORMATS.get(fmt)
+    match = fast.fullmatch(text) if fast else None
+    if match is None:  # strptime is ~10x slower, but takes every spelling of ``fmt``
+        wall = datetime.strptime(text, fmt).replace(tzinfo=tz, fold=0)
+    else:
+        parts = match.groupdict()
+        wall = datetime(
+            int(parts["Y"]),
+            int(parts["m"]),
+            int(parts["d"]),
+            int(parts["H"]),
+            int(parts["M"]),
+            int(parts.get("S") or 0),
+            tzinfo=tz,
+            fold=0,
+        )
+    return wall.astimezone(UTC)
+
+
+_FAST_FORMATS: dict[str, re.Pattern[str]] = {
+    "%d/%m/%Y %H:%M": re.compile(
+        r"(?P<d>\d{2})/(?P<m>\d{2})/(?P<Y>\d{4}) (?P<H>\d{2}):(?P<M>\d{2})"
+    ),
+    "%Y-%m-%d %H:%M:%S": re.compile(
+        r"(?P<Y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2}) (?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
+    ),
+}
+"""The formats upstream tools write, parsed without strptime (the common case)."""
 
 
 def default_sources() -> dict[str, Source]:
@@ -68,7 +111,3 @@ def default_sources() -> dict[str, Source]:
 
     sources: tuple[Source, ...] = (ServiceNowSource(), OceaneSource(), CanonicalSource())
     return {source.name: source for source in sources}
-
-
-SOURCES: dict[str, Source] = default_sources()
-"""The built-in sources, keyed by the path segment of their webhook endpoint."""

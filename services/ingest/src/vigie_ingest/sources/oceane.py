@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
@@ -40,6 +41,7 @@ EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def _fold(label: str) -> str:
     """Normalise a label for matching: no accents, case-folded, single spaces."""
     decomposed = unicodedata.normalize("NFKD", label)
@@ -106,15 +108,22 @@ def _text(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
+@functools.cache
+def _folded(labels: tuple[tuple[str, _T], ...]) -> dict[str, _T]:
+    """The label table keyed by folded label, built once per table."""
+    return {_fold(label): item for label, item in labels}
+
+
 def _lookup(labels: Mapping[str, _T], field: str, value: str) -> _T:
     """Find a label ignoring accents, case and spacing, or say which values are accepted."""
     try:
-        return {_fold(label): item for label, item in labels.items()}[_fold(value)]
+        found: _T = _folded(tuple(labels.items()))[_fold(value)]
     except KeyError:
         accepted = ", ".join(repr(label) for label in labels)
         raise MappingError(
             (field,), f"unknown value {value!r}; expected one of {accepted}"
         ) from None
+    return found
 
 
 def parse_date_creation(value: str, options: MappingOptions) -> datetime:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:29:29.674499
+Create Date: 2026-11-26 07:44:39.699006
 """
 
 from collections.abc import Sequence
@@ -76,7 +76,6 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=32), nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=True),
     sa.Column('received_at', vigie_common.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('fields', sa.JSON(), nullable=False),
     sa.Column('raw', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_ticket_version_ticket_id_ticket')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_version')),
