@@ -213,5 +213,5 @@ def _serve(settings: IngestSettings) -> None:
         workers=1,
         access_log=False,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # ingest never reads the client address
     )
