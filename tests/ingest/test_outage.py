@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ async def backlog(client: httpx.AsyncClient) -> int:
     return int(checks["outbox"]["backlog"])
 
 
-def assert_exactly_once_in_order(records: list, ticket_ids: set[str]) -> None:
+def assert_exactly_once_in_order(records: list[Any], ticket_ids: set[str]) -> None:
     assert len(records) == TICKETS * VERSIONS
     ids = [decode(r.value, TicketEvent).id for r in records]
     assert len(set(ids)) == len(ids), "an event was published twice"
@@ -100,7 +101,8 @@ async def test_ingest_started_before_the_broker_publishes_once_it_comes(
 
 
 async def _broker_ok(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/readyz")).json()["checks"]["broker"] == "ok"
+    broker: str = (await client.get("/readyz")).json()["checks"]["broker"]
+    return broker == "ok"
 
 
 async def _drained(client: httpx.AsyncClient) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +26,11 @@ PATHS = {
 }
 
 
-async def post(client: httpx.AsyncClient, path: str, payload: dict, **kw: object) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, path: str, payload: dict[str, Any], **kw: Any
+) -> httpx.Response:
     body = encode(payload)
-    return await client.post(path, content=body, headers=signed_headers(body, **kw))  # type: ignore[arg-type]
+    return await client.post(path, content=body, headers=signed_headers(body, **kw))
 
 
 @pytest.mark.parametrize(
@@ -174,7 +177,7 @@ async def test_rotated_secret_and_bearer_token_are_accepted(
     ],
 )
 async def test_missing_or_wrong_credentials_get_401(
-    sqlite_factory: DatabaseFactory, kafka_bootstrap: str, headers: dict, detail: str
+    sqlite_factory: DatabaseFactory, kafka_bootstrap: str, headers: dict[str, str], detail: str
 ) -> None:
     settings = ingest_settings(ingest_db(sqlite_factory), kafka_bootstrap)
     async with running_ingest(settings) as client:

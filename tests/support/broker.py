@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from vigie_common.kafka.tansu import EmbeddedBroker, default_topics, ensure_topics
@@ -38,8 +38,8 @@ def kafka_supports_idempotence() -> bool:
 
 
 @pytest.fixture
-async def own_broker() -> EmbeddedBroker:
+async def own_broker() -> AsyncIterator[EmbeddedBroker]:
     """A Tansu of this test's own, for outage tests (pause / resume / late start)."""
     broker = EmbeddedBroker()
-    yield broker  # type: ignore[misc]
+    yield broker
     await broker.stop()

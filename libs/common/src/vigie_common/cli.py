@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from vigie_common.db.migrations import alembic_config, upgrade
-from vigie_common.settings import ServiceSettings
+from vigie_common.settings import SHARED_PREFIX, ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -18,11 +19,23 @@ def load_settings(settings_cls: type[S], *, prog: str) -> S:
     try:
         return settings_cls()
     except ValidationError as exc:
-        prefix = str(settings_cls.model_config.get("env_prefix", "VIGIE_"))
+        prefix = str(settings_cls.model_config.get("env_prefix", SHARED_PREFIX))
         for err in exc.errors(include_url=False, include_input=False):
             field = "_".join(str(p) for p in err["loc"]).upper()
-            sys.stderr.write(f"{prog}: invalid setting {prefix}{field}: {err['msg']}\n")
+            if not field:
+                sys.stderr.write(f"{prog}: invalid settings: {err['msg']}\n")
+                continue
+            sys.stderr.write(f"{prog}: invalid setting {_variable(prefix, field)}: {err['msg']}\n")
         raise SystemExit(2) from None
+
+
+def _variable(prefix: str, field: str) -> str:
+    """The variable the operator set: the service's own, else the shared ``VIGIE_*`` one."""
+    own = f"{prefix}{field}"
+    shared = f"{SHARED_PREFIX}{field}"
+    if own not in os.environ and shared in os.environ:
+        return shared
+    return own
 
 
 def migrate(settings: ServiceSettings, *, package: str, version_table: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|signature|api_key", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@/\s]+@", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
 REDACTED = "***"
 
 

@@ -25,7 +25,9 @@ SHARED_PREFIX = "VIGIE_"
 class ServiceSettings(BaseSettings):
     """Base of every service's ``Settings``: database, Kafka, logs, metrics."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     shared_fields: ClassVar[frozenset[str]] = frozenset(
         {

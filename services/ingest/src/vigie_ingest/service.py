@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.events.envelope import CONTENT_TYPE, CloudEvent, encode, new_event
 from vigie_common.events.tickets import (
@@ -84,14 +84,34 @@ class _Batch:
         for rows in (new, changed):
             for row in rows:
                 row.pop("_dirty", None)
+        # Core statements on the session's connection: same transaction, no ORM bulk layer.
+        connection = await session.connection()
         if new:
-            await session.execute(insert(Ticket), new)
+            await connection.execute(_INSERT_TICKET, new)
         if changed:
-            await session.execute(update(Ticket), changed)
+            await connection.execute(
+                _UPDATE_TICKET, [{**row, "ticket_id": row["id"]} for row in changed]
+            )
         if self.versions:
-            await session.execute(insert(TicketVersion), self.versions)
+            await connection.execute(_INSERT_VERSION, self.versions)
         if self.outbox:
-            await session.execute(insert(OutboxEvent), self.outbox)
+            await connection.execute(_INSERT_OUTBOX, self.outbox)
+
+
+_TICKET = cast(Table, Ticket.__table__)
+_VERSION = cast(Table, TicketVersion.__table__)
+_INSERT_TICKET = insert(_TICKET)
+_UPDATE_TICKET = update(_TICKET).where(_TICKET.c.id == bindparam("ticket_id"))
+_INSERT_VERSION = insert(_VERSION)
+_INSERT_OUTBOX = insert(cast(Table, OutboxEvent.__table__))
+_SELECT_TICKETS = select(
+    _TICKET.c.id,
+    _TICKET.c.version,
+    _TICKET.c.state,
+    _TICKET.c.upstream_sequence,
+    _TICKET.c.upstream_updated_at,
+).where(_TICKET.c.id.in_(bindparam("ids", expanding=True)))
+"""Built once: constructing statements per batch showed up in profiles."""
 
 
 async def accept_batch(
@@ -120,14 +140,8 @@ async def accept_batch(
 
 
 async def _load_tickets(session: AsyncSession, ids: set[str]) -> dict[str, _TicketRow]:
-    columns = (
-        Ticket.id,
-        Ticket.version,
-        Ticket.state,
-        Ticket.upstream_sequence,
-        Ticket.upstream_updated_at,
-    )
-    rows = await session.execute(select(*columns).where(Ticket.id.in_(ids)))
+    connection = await session.connection()
+    rows = await connection.execute(_SELECT_TICKETS, {"ids": list(ids)})
     return {
         row.id: _TicketRow(values={**row._asdict(), "_dirty": False}, exists=True) for row in rows
     }

@@ -35,9 +35,7 @@ def parse_credentials(value: Any) -> Any:
 class IngestSettings(ServiceSettings):
     """Everything ingest reads from its environment."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VIGIE_INGEST_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="VIGIE_INGEST_")  # the rest is inherited
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

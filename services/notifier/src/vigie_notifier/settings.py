@@ -10,9 +10,7 @@ from vigie_common.settings import ServiceSettings
 class NotifierSettings(ServiceSettings):
     """Everything the notifier reads from its environment."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VIGIE_NOTIFIER_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="VIGIE_NOTIFIER_")  # the rest is inherited
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9102, ge=1, le=65535)

@@ -13,12 +13,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vigie_common.clock import Clock
@@ -31,6 +31,8 @@ from vigie_common.logs import get_logger
 from vigie_common.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +141,14 @@ class ConsumeLoop:
             return
         try:
             while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                for tp, messages in batch.items():
+                batch = await self._unless_stopped(
+                    consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                )
+                for tp, messages in (batch or {}).items():
                     await self._partition(consumer, tp, messages)
                     await self._update_lag(consumer, tp)
         finally:
-            with contextlib.suppress(KafkaError, OSError):
-                await consumer.stop()
+            await _close(consumer)
 
     async def _start(self) -> AIOKafkaConsumer | None:
         backoff = self._retry_backoff
@@ -153,18 +156,37 @@ class ConsumeLoop:
             consumer = AIOKafkaConsumer(**self._options)
             consumer.subscribe(self._topics, listener=_Rebalance())
             try:
-                await consumer.start()
+                # Joining the group can hang while the broker is away: stop() must still work.
+                started = await self._unless_stopped(_started(consumer))
             except (KafkaError, OSError) as exc:
                 log.warning("kafka consumer not started", error=repr(exc), retry_in=backoff)
-                with contextlib.suppress(KafkaError, OSError):
-                    await consumer.stop()
+                await _close(consumer)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            except BaseException:  # cancelled: leave no consumer task behind
+                await _close(consumer)
+                raise
+            if not started:
+                await _close(consumer)
+                return None
             self.ready.set()
             return consumer
         return None
+
+    async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
+        """Await ``awaitable`` unless :meth:`stop` comes first (then cancel it, return None)."""
+        work = asyncio.ensure_future(awaitable)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.wait({work})
+        return work.result() if not work.cancelled() else None
 
     async def _partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: Any
@@ -181,7 +203,10 @@ class ConsumeLoop:
                 break
             done = message.offset
         if done is not None:
-            await consumer.commit({tp: done + 1})
+            try:
+                await consumer.commit({tp: done + 1})
+            except KafkaError as exc:  # e.g. a rebalance: redelivered, and the inbox skips it
+                log.warning("offset commit failed", partition=str(tp), error=repr(exc))
 
     async def process(self, message: Any) -> Outcome:
         """Handle one message and say what became of it; never raises for poison or retries."""
@@ -213,6 +238,12 @@ class ConsumeLoop:
                 )
         except (InvalidEvent, InvalidEnvelope) as exc:
             return await self._dead_letter(message, exc.reason, exc.detail)
+        except IntegrityError:
+            # Another member stored the same event meanwhile (a rebalance redelivery).
+            async with self._sessions() as session:
+                if await seen(session, self._inbox, event.event_id):
+                    return Outcome.DUPLICATE
+            raise
         except (RetryableError, OperationalError, InterfaceError) as exc:
             log.warning("event will be retried", event_id=event.event_id, error=repr(exc))
             return Outcome.RETRY
@@ -225,6 +256,7 @@ class ConsumeLoop:
             ("vigie-original-topic", message.topic.encode()),
             ("vigie-original-partition", str(message.partition).encode()),
             ("vigie-original-offset", str(message.offset).encode()),
+            ("vigie-consumer-group", str(self._options.get("group_id", "")).encode()),
         )
         record = OutgoingRecord(
             topic=dead_letter(message.topic),
@@ -254,3 +286,22 @@ class ConsumeLoop:
         with contextlib.suppress(KafkaError, AssertionError):
             position = await consumer.position(tp)
             self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+
+async def _started(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.start()
+    return True
+
+
+async def _close(consumer: AIOKafkaConsumer) -> None:
+    """Stop the consumer; errors of a broker that went away are logged, not raised."""
+    try:
+        await asyncio.wait_for(consumer.stop(), timeout=10)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        log.warning("kafka consumer stop failed", error=repr(exc))
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled: let it through
+        # aiokafka cancels its own fetch task when the broker died; that is not ours.
+        log.warning("kafka consumer stop interrupted by a dead broker")

@@ -36,6 +36,8 @@ class WorkerSpec:
     inbox: type[ProcessedEventMixin]
     metrics_host: str
     metrics_port: int
+    group_id: str | None = None
+    """Consumer group; ``vigie-<name>`` when not given."""
 
 
 async def run_worker(
@@ -46,15 +48,17 @@ async def run_worker(
     registry: CollectorRegistry,
     clock: Clock | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the consume loop until SIGTERM/SIGINT; the metrics exporter serves meanwhile."""
-    engine = make_engine(settings.database_url, echo=settings.database_echo)
-    sessions = sessions or make_sessionmaker(engine)
+    """Run the consume loop until SIGTERM/SIGINT (or ``stop`` is set); metrics meanwhile."""
+    engine = None
+    if sessions is None:
+        engine = make_engine(settings.database_url, echo=settings.database_echo)
+        sessions = make_sessionmaker(engine)
+    group = spec.group_id or f"vigie-{spec.name}"
     producer = EventProducer(producer_options(settings, client_id=f"vigie-{spec.name}"))
     loop = ConsumeLoop(
-        options=consumer_options(
-            settings, group_id=f"vigie-{spec.name}", client_id=f"vigie-{spec.name}"
-        ),
+        options=consumer_options(settings, group_id=group, client_id=f"vigie-{spec.name}"),
         topics=spec.topics,
         handler=handler,
         sessions=sessions,
@@ -65,13 +69,26 @@ async def run_worker(
     )
     server = start_exporter(port=spec.metrics_port, host=spec.metrics_host, registry=registry)
     running = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+    for sig in signals:
         running.add_signal_handler(sig, loop.stop)
-    log.info("worker started", service=spec.name, topics=list(spec.topics))
+    watcher = asyncio.create_task(_stop_when(stop, loop)) if stop is not None else None
+    log.info("worker started", service=spec.name, topics=list(spec.topics), group=group)
     try:
         await loop.run()
     finally:
+        for sig in signals:
+            running.remove_signal_handler(sig)
+        if watcher is not None:
+            watcher.cancel()
         server.shutdown()
+        server.server_close()
         await producer.stop()
-        await engine.dispose()
+        if engine is not None:
+            await engine.dispose()
         log.info("worker stopped", service=spec.name)
+
+
+async def _stop_when(event: asyncio.Event, loop: ConsumeLoop) -> None:
+    await event.wait()
+    loop.stop()
