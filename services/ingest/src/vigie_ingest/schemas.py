@@ -51,6 +51,47 @@ class TicketVersionRead(BaseModel):
 class TicketRead(BaseModel):
     """A ticket's current canonical form and its history."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket": {
+                        "id": "4b0c5a8e-0d7c-5f3e-9a51-1f2d3c4b5a69",
+                        "source": "oceane",
+                        "upstream_id": "2505057242",
+                        "version": 2,
+                        "opened_at": "2025-05-30T07:52:00Z",
+                        "state": "restored",
+                        "customer": "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE",
+                        "nature": "degraded",
+                        "commitment": "GTR S2 240 mn Lundi au Samedi 8h à 18h",
+                        "site_a": {"code": "INL_MOIRA_EVPN_LA1", "city": "MOIRANS"},
+                        "site_b": {"code": "INU_CONF5_EVPN_LA1", "city": "MOIRANS"},
+                        "raw": {"numero": "2505057242", "dernier_etat": "Rétabli"},
+                    },
+                    "history": [
+                        {
+                            "upstream_version_key": "sha256:9f2c…",
+                            "version": 1,
+                            "stale": False,
+                            "state": "open",
+                            "event_id": "a3f1c2d4-5e6f-5a7b-8c9d-0e1f2a3b4c5d",
+                            "received_at": "2025-05-30T07:53:10Z",
+                        },
+                        {
+                            "upstream_version_key": "sha256:41d7…",
+                            "version": 2,
+                            "stale": False,
+                            "state": "restored",
+                            "event_id": "0cb3b7c6-07aa-57c2-8ad6-673299e7a3f2",
+                            "received_at": "2025-06-16T14:12:02Z",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     ticket: CanonicalTicket
     history: list[TicketVersionRead]
 
@@ -73,6 +114,32 @@ class RejectionRead(BaseModel):
 class RejectionPage(BaseModel):
     """Newest first; pass ``next_before`` as ``before`` for the next page."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 42,
+                            "source": "oceane",
+                            "received_at": "2025-06-16T14:12:02Z",
+                            "status_code": 422,
+                            "reason": "dernier_etat: unknown value 'Perdu'",
+                            "errors": [
+                                {"loc": "dernier_etat", "msg": "unknown value", "type": "mapping"}
+                            ],
+                            "content_type": "application/json",
+                            "body_size": 612,
+                            "body": '{"numero": "2505057242", "dernier_etat": "Perdu", …}',
+                            "body_truncated": False,
+                        }
+                    ],
+                    "next_before": None,
+                }
+            ]
+        }
+    )
+
     items: list[RejectionRead]
     next_before: int | None
 
@@ -89,6 +156,21 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     """Liveness and readiness answers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "checks": {
+                        "database": "ok",
+                        "broker": "ok",
+                        "outbox": {"backlog": 0, "oldest_age_s": 0.0},
+                    },
+                }
+            ]
+        }
+    )
 
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)

@@ -40,6 +40,8 @@ async def receive(request: Request, runtime: Runtime, source: Source) -> Respons
         response = await _receive(request, runtime, source)
     except IngestError as exc:
         response = problem_response(exc)
+        if isinstance(exc, Unauthorized | PayloadTooLarge):  # not stored: say so in the log
+            log.warning("webhook refused", source=source.name, status=exc.status, reason=exc.detail)
     runtime.metrics.webhooks.labels(source.name, str(response.status_code)).inc()
     runtime.metrics.duration.labels(source.name).observe(time.perf_counter() - started)
     return response
