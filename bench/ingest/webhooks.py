@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vigie_ingest.sources import oceane
+
 FIRST_NUMERO = 25_000_000_000
 """Ticket numbers start here; request ``i`` carries ``FIRST_NUMERO + i``."""
 
@@ -25,24 +27,7 @@ SOURCE = "oceane"
 
 def oceane_ticket(i: int) -> dict[str, Any]:
     """The French telco ticket of design §1, with a ticket number unique to ``i``."""
-    return {
-        "numero": str(FIRST_NUMERO + i),
-        "date_creation": "30/05/2025 09:52",
-        "initiateur": "Système externe SMILE SMILE",
-        "raison_sociale": "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE",
-        "nature_initiale": "Service dégradé",
-        "dernier_etat": "En cours",
-        "engagement": "GTR S2 240 mn Lundi au Samedi 8h à 18h",
-        "site_extremite_a": "INL_MOIRA_EVPN_LA1",
-        "site_extremite_b": "INU_CONF5_EVPN_LA1",
-        "identifiant_ressource_cedre": "CD0HG0FDC",
-        "acces_ethernet": "0050VKF3",
-        "type_acces": "Nominal",
-        "type_produit": "RSS - Support DSL ETH",
-        "alertes": ["Offre Service Client : Service Client Réseau"],
-        "donnees_complementaires": "[BES2] INTER BOA 16/06 17h30",
-        "ville": "MOIRANS",
-    }
+    return {**oceane.EXAMPLE, "numero": str(FIRST_NUMERO + i)}
 
 
 def sign(body: bytes, secret: str, *, timestamp: int) -> str:

@@ -8,7 +8,6 @@ from vigie_common.events.envelope import encode
 from vigie_common.events.tickets import TICKET_RECEIVED, TICKET_UPDATED
 from vigie_common.events.topics import TICKETS, dead_letter
 
-from tests.common.kafka_helpers import eventually, read_records
 from tests.common.service_worker import (
     RunningWorker,
     contained_exporter_leak,
@@ -17,6 +16,7 @@ from tests.common.service_worker import (
     publish,
     ticket_received,
 )
+from tests.support.kafka import eventually, read_records
 
 WAIT = 45.0  # the session topic holds every other test's events: a new group reads them all
 

@@ -41,8 +41,8 @@ from vigie_common.kafka.worker import WorkerSpec, run_worker
 from vigie_common.metrics import new_registry
 from vigie_common.settings import ServiceSettings
 
-from tests.common.kafka_helpers import produce
 from tests.support.database import DatabaseFactory
+from tests.support.kafka import produce
 
 OPENED = datetime(2025, 5, 30, 7, 52, tzinfo=UTC)
 

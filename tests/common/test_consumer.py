@@ -40,7 +40,9 @@ from vigie_common.kafka.records import OutgoingRecord
 from vigie_common.kafka.tansu import free_port
 from vigie_common.settings import ServiceSettings
 
-from tests.common.kafka_helpers import (
+from tests.common.tables import Seen, common_db
+from tests.support.database import DatabaseFactory
+from tests.support.kafka import (
     committed_offset,
     create_topic_with_dlq,
     eventually,
@@ -49,8 +51,6 @@ from tests.common.kafka_helpers import (
     unique_group,
     unique_topic,
 )
-from tests.common.tables import Seen, common_db
-from tests.support.database import DatabaseFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -20,9 +20,9 @@ from vigie_common.kafka.producer import EventProducer, producer_options
 from vigie_common.kafka.records import OutgoingRecord
 from vigie_common.settings import ServiceSettings
 
-from tests.common.kafka_helpers import eventually, read_records, unique_topic
 from tests.common.tables import OutboxEvent, common_db
 from tests.support.database import DatabaseFactory
+from tests.support.kafka import eventually, read_records, unique_topic
 
 pytestmark = pytest.mark.integration
 

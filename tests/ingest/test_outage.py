@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from vigie_common.events import topics
 from vigie_common.events.envelope import decode
 from vigie_common.events.tickets import TicketEvent
 from vigie_common.kafka.tansu import EmbeddedBroker
@@ -15,11 +16,12 @@ from vigie_common.kafka.tansu import EmbeddedBroker
 from tests.support import builders
 from tests.support.builders import encode, signed_headers
 from tests.support.database import DatabaseFactory
-from tests.support.ingest import ingest_db, ingest_settings, read_events, running_ingest, wait_for
+from tests.support.ingest import ingest_db, ingest_settings, running_ingest
+from tests.support.kafka import eventually, read_records
 
 pytestmark = pytest.mark.integration
 
-TICKETS = 50
+TICKET_COUNT = 50
 VERSIONS = 10  # 500 webhooks
 
 
@@ -39,7 +41,7 @@ async def backlog(client: httpx.AsyncClient) -> int:
 
 
 def assert_exactly_once_in_order(records: list[Any], ticket_ids: set[str]) -> None:
-    assert len(records) == TICKETS * VERSIONS
+    assert len(records) == TICKET_COUNT * VERSIONS
     ids = [decode(r.value, TicketEvent).id for r in records]
     assert len(set(ids)) == len(ids), "an event was published twice"
     versions: dict[str, list[int]] = defaultdict(list)
@@ -56,21 +58,26 @@ async def test_broker_paused_during_500_webhooks_loses_nothing(
 ) -> None:
     await own_broker.start()
     settings = ingest_settings(ingest_db(postgres_factory), own_broker.bootstrap_servers)
-    upstream_ids = [builders.unique("OUT") for _ in range(TICKETS)]
+    upstream_ids = [builders.unique("OUT") for _ in range(TICKET_COUNT)]
     async with running_ingest(settings) as client:
-        await wait_for(lambda: _broker_ok(client))
+        await eventually(lambda: _broker_ok(client), within=30)
         own_broker.pause()
         try:
             answers = await asyncio.gather(*(post_versions(client, u) for u in upstream_ids))
             flat = [a for per_ticket in answers for a in per_ticket]
-            assert [a.status_code for a in flat] == [202] * (TICKETS * VERSIONS)
+            assert [a.status_code for a in flat] == [202] * (TICKET_COUNT * VERSIONS)
             assert await backlog(client) > 0  # held while the broker is frozen
         finally:
             own_broker.resume()
-        await wait_for(lambda: _drained(client), wait_s=90)
+        await eventually(lambda: _drained(client), within=90)
         ticket_ids = {a.json()["ticket_id"] for a in flat}
-        records = await read_events(
-            own_broker.bootstrap_servers, subjects=ticket_ids, expect=TICKETS * VERSIONS, grace=2
+        records = await read_records(
+            own_broker.bootstrap_servers,
+            topics.TICKETS,
+            within=60,
+            keys=ticket_ids,
+            expect=TICKET_COUNT * VERSIONS,
+            grace=2,
         )
     assert_exactly_once_in_order(records, ticket_ids)
 
@@ -80,7 +87,7 @@ async def test_ingest_started_before_the_broker_publishes_once_it_comes(
 ) -> None:
     broker = EmbeddedBroker()  # its port is chosen, nothing listens yet
     settings = ingest_settings(ingest_db(sqlite_factory), broker.bootstrap_servers)
-    upstream_ids = [builders.unique("LATE") for _ in range(TICKETS)]
+    upstream_ids = [builders.unique("LATE") for _ in range(TICKET_COUNT)]
     try:
         async with running_ingest(settings) as client:
             answers = await asyncio.gather(*(post_versions(client, u) for u in upstream_ids))
@@ -88,12 +95,17 @@ async def test_ingest_started_before_the_broker_publishes_once_it_comes(
             assert all(a.status_code == 202 for a in flat)
             ready = (await client.get("/readyz")).json()
             assert ready["checks"]["broker"].startswith("unavailable")
-            assert ready["checks"]["outbox"]["backlog"] == TICKETS * VERSIONS
+            assert ready["checks"]["outbox"]["backlog"] == TICKET_COUNT * VERSIONS
             await broker.start()
-            await wait_for(lambda: _drained(client), wait_s=90)
+            await eventually(lambda: _drained(client), within=90)
             ticket_ids = {a.json()["ticket_id"] for a in flat}
-            records = await read_events(
-                broker.bootstrap_servers, subjects=ticket_ids, expect=TICKETS * VERSIONS, grace=2
+            records = await read_records(
+                broker.bootstrap_servers,
+                topics.TICKETS,
+                within=60,
+                keys=ticket_ids,
+                expect=TICKET_COUNT * VERSIONS,
+                grace=2,
             )
     finally:
         await broker.stop()

@@ -11,11 +11,13 @@ import pytest
 from vigie_common.clock import FrozenClock
 from vigie_common.events.envelope import CONTENT_TYPE, decode
 from vigie_common.events.tickets import TICKET_RECEIVED, TICKET_UPDATED, TicketEvent
+from vigie_common.events.topics import TICKETS
 
 from tests.support import builders
 from tests.support.builders import TOKEN, encode, signed_headers
 from tests.support.database import DatabaseFactory
-from tests.support.ingest import ingest_db, ingest_settings, read_events, running_ingest
+from tests.support.ingest import ingest_db, ingest_settings, running_ingest
+from tests.support.kafka import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +53,9 @@ async def test_webhook_lands_as_one_event_on_kafka(
         assert answer.status_code == 202, answer.text
         accepted = answer.json()
         assert accepted["status"] == "accepted" and accepted["version"] == 1
-        records = await read_events(kafka_bootstrap, subjects={accepted["ticket_id"]}, expect=1)
+        records = await read_records(
+            kafka_bootstrap, TICKETS, within=60, keys={accepted["ticket_id"]}, expect=1
+        )
 
     assert len(records) == 1
     record = records[0]
@@ -89,7 +93,9 @@ async def test_same_version_twice_gives_one_version_and_one_event(
         first = (await post(client, PATHS["servicenow"], ticket)).json()
         again = await post(client, PATHS["servicenow"], ticket)
         history = (await client.get(first["ticket_url"])).json()["history"]
-        records = await read_events(kafka_bootstrap, subjects={first["ticket_id"]}, expect=1)
+        records = await read_records(
+            kafka_bootstrap, TICKETS, within=60, keys={first["ticket_id"]}, expect=1
+        )
     assert again.status_code == 202
     assert again.json()["status"] == "duplicate"
     assert again.json()["event_id"] == first["event_id"]
@@ -108,7 +114,9 @@ async def test_older_version_after_newer_is_stored_but_emits_nothing(
         first = (await post(client, PATHS["servicenow"], newer)).json()
         late = (await post(client, PATHS["servicenow"], older)).json()
         read = (await client.get(first["ticket_url"])).json()
-        records = await read_events(kafka_bootstrap, subjects={first["ticket_id"]}, expect=1)
+        records = await read_records(
+            kafka_bootstrap, TICKETS, within=60, keys={first["ticket_id"]}, expect=1
+        )
     assert late["status"] == "stale" and late["stale"] and late["event_id"] is None
     assert read["ticket"]["state"] == "restored"  # the newer version stays current
     assert [v["stale"] for v in read["history"]] == [False, True]
@@ -125,7 +133,9 @@ async def test_new_version_emits_update_with_previous_state(
         second = (
             await post(client, PATHS["oceane"], builders.oceane(numero, dernier_etat="Rétabli"))
         ).json()
-        records = await read_events(kafka_bootstrap, subjects={first["ticket_id"]}, expect=2)
+        records = await read_records(
+            kafka_bootstrap, TICKETS, within=60, keys={first["ticket_id"]}, expect=2
+        )
     assert second["version"] == 2 and second["ticket_id"] == first["ticket_id"]
     events = [decode(r.value, TicketEvent) for r in records]
     assert [e.type for e in events] == [TICKET_RECEIVED, TICKET_UPDATED]

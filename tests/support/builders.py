@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from vigie_ingest.signatures import sign
+from vigie_ingest.sources.oceane import EXAMPLE as OCEANE_EXAMPLE
 
 SECRET = "test-secret-0123456789abcdef"
 OLD_SECRET = "old-secret-0123456789abcdef0"
@@ -23,24 +24,7 @@ def unique(prefix: str) -> str:
 
 def oceane(numero: str | None = None, **overrides: Any) -> dict[str, Any]:
     """The design.md ticket."""
-    payload: dict[str, Any] = {
-        "numero": numero or unique("25"),
-        "date_creation": "30/05/2025 09:52",
-        "initiateur": "Système externe SMILE SMILE",
-        "raison_sociale": "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE",
-        "nature_initiale": "Service dégradé",
-        "dernier_etat": "En cours",
-        "engagement": "GTR S2 240 mn Lundi au Samedi 8h à 18h",
-        "site_extremite_a": "INL_MOIRA_EVPN_LA1",
-        "site_extremite_b": "INU_CONF5_EVPN_LA1",
-        "identifiant_ressource_cedre": "CD0HG0FDC",
-        "acces_ethernet": "0050VKF3",
-        "type_acces": "Nominal",
-        "type_produit": "RSS - Support DSL ETH",
-        "alertes": ["Offre Service Client : Service Client Réseau"],
-        "donnees_complementaires": "[BES2] INTER BOA 16/06 17h30",
-        "ville": "MOIRANS",
-    }
+    payload: dict[str, Any] = {**OCEANE_EXAMPLE, "numero": numero or unique("25")}
     payload.update(overrides)
     return payload
 
