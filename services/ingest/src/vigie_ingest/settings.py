@@ -69,7 +69,7 @@ class IngestSettings(ServiceSettings):
     )
     batch_max_size: int = Field(default=128, ge=1, description="Webhooks per DB transaction")
     batches_in_flight: int = Field(
-        default=2, ge=1, le=8, description="Transactions committing at once (never on one ticket)"
+        default=4, ge=1, le=8, description="Transactions committing at once (never on one ticket)"
     )
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
