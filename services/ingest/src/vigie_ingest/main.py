@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import sys
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from vigie_common import cli
 from vigie_common.cli import load_settings
 from vigie_common.clock import Clock, SystemClock
+from vigie_common.db.backlog import BacklogGate
 from vigie_common.db.engine import is_postgres, make_engine, make_sessionmaker
 from vigie_common.db.outbox import OutboxRelay, RelayMetrics
 from vigie_common.kafka.producer import EventProducer, producer_options
@@ -57,19 +59,24 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
         engine = make_engine(settings.database_url, echo=settings.database_echo)
         sessions = make_sessionmaker(engine)
         producer = EventProducer(producer_options(settings, client_id="vigie-ingest"))
+        gate = BacklogGate(
+            limit=settings.outbox_max_lag_events, max_wait=settings.outbox_max_wait_s
+        )
         relay = OutboxRelay(
             sessions=sessions,
             model=OutboxEvent,
             publisher=producer,
             clock=clock,
             metrics=RelayMetrics(registry, "vigie_ingest"),
+            gate=gate,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_s,
         )
         intake = TicketIntake(
             sessions=sessions,
             clock=clock,
-            on_commit=relay.wake,
+            on_commit=functools.partial(_committed, gate, relay),
+            room=gate.room,
             max_batch=settings.batch_max_size,
             # SQLite has one writer; two open write transactions would fail, not wait.
             max_in_flight=settings.batches_in_flight if is_postgres(engine) else 1,
@@ -125,6 +132,12 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app, sources)  # type: ignore[method-assign]
     return app
+
+
+def _committed(gate: BacklogGate, relay: OutboxRelay, events: int) -> None:
+    """After each commit: count the new events, and have the relay publish them now."""
+    gate.committed(events)
+    relay.wake()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -71,7 +71,15 @@ class IngestSettings(ServiceSettings):
     batches_in_flight: int = Field(
         default=4, ge=1, le=8, description="Transactions committing at once (never on one ticket)"
     )
-    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_batch_size: int = Field(default=1000, ge=1)
+    outbox_max_lag_events: int = Field(
+        default=400,
+        ge=1,
+        description="While publishing works and the relay is this far behind, commits wait",
+    )
+    outbox_max_wait_s: float = Field(
+        default=0.25, gt=0, description="The longest one commit waits for the relay"
+    )
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
 
     _check_credentials = field_validator("webhook_secrets", "bearer_tokens", mode="before")(

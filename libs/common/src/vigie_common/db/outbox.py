@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from vigie_common.clock import Clock
+from vigie_common.db.backlog import BacklogGate
 from vigie_common.kafka.records import OutgoingRecord, Publisher
 from vigie_common.logs import get_logger
 
@@ -104,6 +105,7 @@ class OutboxRelay:
         publisher: Publisher,
         clock: Clock,
         metrics: RelayMetrics | None = None,
+        gate: BacklogGate | None = None,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retention: timedelta = timedelta(days=7),
@@ -113,6 +115,7 @@ class OutboxRelay:
         self._publisher = publisher
         self._clock = clock
         self._metrics = metrics
+        self.gate = gate
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
@@ -226,6 +229,8 @@ class OutboxRelay:
                 .values(attempts=m.attempts + 1, last_error=repr(failure)[:2000])
             )
             log.warning("outbox publish failed", error=repr(failure), pending=len(rows) - len(sent))
+        if self.gate is not None:
+            self.gate.published(len(sent), failed=failure is not None)
         if self._metrics is not None:
             self._metrics.published.inc(len(sent))
             for r in sent:
@@ -236,7 +241,7 @@ class OutboxRelay:
 
     async def _housekeeping(self) -> None:
         mono = self._clock.monotonic()
-        if self._metrics is not None and mono - self._last_stats >= 1.0:
+        if (self._metrics is not None or self.gate is not None) and mono - self._last_stats >= 1.0:
             self._last_stats = mono
             await self.refresh_stats()
         if mono - self._last_prune >= 3600:
@@ -255,6 +260,8 @@ class OutboxRelay:
         age = (
             0.0 if oldest is None else max((self._clock.now() - _aware(oldest)).total_seconds(), 0)
         )
+        if self.gate is not None:
+            self.gate.reset(int(count))
         if self._metrics is not None:
             self._metrics.backlog.set(count)
             self._metrics.oldest_age.set(age)

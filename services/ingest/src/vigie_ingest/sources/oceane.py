@@ -76,16 +76,24 @@ class OceanePayload(BaseModel):
 
     numero: str = Field(min_length=1, max_length=200, description="Ticket number")
     date_creation: str = Field(
+        pattern=(
+            r"^\s*(0?[1-9]|[12]\d|3[01])/(0?[1-9]|1[0-2])/(19[7-9]\d|20\d\d|21\d\d)"
+            r" ([01]?\d|2[0-3]):[0-5]\d\s*$"
+        ),
         description="Creation time, dd/mm/yyyy hh:mm, local time of the product's ends",
         examples=["30/05/2025 09:52"],
     )
     initiateur: str = Field(max_length=500, description="Who opened the ticket")
     raison_sociale: str = Field(max_length=500, description="Customer's company name")
     nature_initiale: str = Field(
-        max_length=100, description="Service interrompu | Service dégradé | ... (see mapper)"
+        max_length=100,
+        description="One of these labels; accents, case and spacing do not matter",
+        json_schema_extra={"enum": list(NATURES)},
     )
     dernier_etat: str = Field(
-        max_length=100, description="En cours | Rétabli | En observation | Clos"
+        max_length=100,
+        description="One of these labels; accents, case and spacing do not matter",
+        json_schema_extra={"enum": list(STATES)},
     )
     engagement: str = Field(max_length=500, description="GTR commitment string")
     site_extremite_a: str = Field(min_length=1, max_length=200, description="Site code, end A")

@@ -15,6 +15,8 @@ __all__ = ["ServiceNowPayload", "ServiceNowReference", "ServiceNowSource"]
 
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 """How the Table API writes date-times: ``2025-06-16 14:55:40`` (UTC unless configured)."""
+TIMESTAMP_PATTERN: Final = r"^\s*(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})?\s*$"
+"""The same, as the schema states it (an empty value means "not set")."""
 
 STATES: Final[dict[str, tuple[str, TicketState]]] = {
     "1": ("New", TicketState.OPEN),
@@ -101,7 +103,12 @@ _REFERENCE: Final = TypeAdapter(Reference | None)
 
 def _timestamp_field() -> Any:
     """An optional Table API date-time field."""
-    return Field(default=None, description="YYYY-MM-DD HH:MM:SS", examples=["2025-06-16 14:55:40"])
+    return Field(
+        default=None,
+        pattern=TIMESTAMP_PATTERN,
+        description="YYYY-MM-DD HH:MM:SS, or empty",
+        examples=["2025-06-16 14:55:40"],
+    )
 
 
 class ServiceNowPayload(BaseModel):
@@ -117,9 +124,14 @@ class ServiceNowPayload(BaseModel):
     number: str = Field(min_length=1, max_length=200, examples=["INC0012345"])
     sys_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="The record's 32-hex-digit id")
     state: str = Field(
-        description="1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled"
+        description="1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled",
+        json_schema_extra={"enum": list(STATES)},
     )
-    opened_at: str = Field(description="YYYY-MM-DD HH:MM:SS", examples=["2025-06-16 14:55:40"])
+    opened_at: str = Field(
+        pattern=TIMESTAMP_PATTERN,
+        description="YYYY-MM-DD HH:MM:SS",
+        examples=["2025-06-16 14:55:40"],
+    )
     sys_updated_on: str | None = _timestamp_field()
     resolved_at: str | None = _timestamp_field()
     closed_at: str | None = _timestamp_field()
