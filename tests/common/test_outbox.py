@@ -50,12 +50,18 @@ class FakePublisher:
         ]
 
 
+OPEN_RELAYS: list[OutboxRelay] = []
+"""Relays made by a test: closed before its engine goes (on PostgreSQL each holds its lock)."""
+
+
 @pytest.fixture
 async def sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = make_engine(common_db(databases))
     try:
         yield make_sessionmaker(engine)
     finally:
+        while OPEN_RELAYS:
+            await OPEN_RELAYS.pop().close()
         await engine.dispose()
 
 
@@ -96,7 +102,7 @@ def relay(
     **kw: object,
 ) -> OutboxRelay:
     metrics = RelayMetrics(registry, PREFIX) if registry is not None else None
-    return OutboxRelay(
+    made = OutboxRelay(
         sessions=sessions,
         model=OutboxEvent,
         publisher=publisher,
@@ -104,6 +110,8 @@ def relay(
         metrics=metrics,
         **kw,  # type: ignore[arg-type]
     )
+    OPEN_RELAYS.append(made)
+    return made
 
 
 async def test_drain_publishes_pending_rows_in_seq_order_and_marks_them_sent(

@@ -108,6 +108,7 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
                     await task
             with contextlib.suppress(Exception):
                 await relay.drain_once()  # last chance to publish what is pending
+            await relay.close()
             await producer.stop()
             await engine.dispose()
 

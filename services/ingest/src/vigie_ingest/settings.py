@@ -73,7 +73,7 @@ class IngestSettings(ServiceSettings):
     )
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_max_lag_events: int = Field(
-        default=400,
+        default=600,
         ge=1,
         description="While publishing works and the relay is this far behind, commits wait",
     )

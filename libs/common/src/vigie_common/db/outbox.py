@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from vigie_common.clock import Clock
@@ -123,6 +123,7 @@ class OutboxRelay:
         self._postgres = sessions.kw["bind"].dialect.name == "postgresql"
         self._last_stats = float("-inf")
         self._last_prune = float("-inf")
+        self._leader: AsyncConnection | None = None
         # Built once: the relay runs these hundreds of times a second under load.
         table = cast(Table, model.__table__)  # type: ignore[attr-defined]
         columns = table.c
@@ -169,25 +170,60 @@ class OutboxRelay:
 
     async def drain_once(self) -> int:
         """Publish one batch of pending rows; return how many were acknowledged."""
+        if self._postgres:
+            connection = await self._leader_connection()
+            if connection is None:
+                return 0  # another replica's relay holds the lock
+            try:
+                rows = list((await connection.execute(self._select_pending)).all())
+                results = await self._publish(rows)
+                return await self._mark(connection, rows, results)
+            except BaseException:
+                await self.close()  # the lock goes with the connection; take it again later
+                raise
         async with self._sessions() as session:
-            if self._postgres:
-                # The lock and the rows stay held while publishing: one relay per database.
-                async with session.begin():
-                    lock = func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY)
-                    if not await session.scalar(select(lock)):
-                        return 0
-                    rows = await self._pending(session)
-                    results = await self._publish(rows)
-                    return await self._mark(session, rows, results)
             async with session.begin():
-                rows = await self._pending(session)
+                rows = list(
+                    (await (await session.connection()).execute(self._select_pending)).all()
+                )
             results = await self._publish(rows)
             async with session.begin():
-                return await self._mark(session, rows, results)
+                return await self._mark(await session.connection(), rows, results)
 
-    async def _pending(self, session: AsyncSession) -> list[Any]:
-        connection = await session.connection()
-        return list((await connection.execute(self._select_pending)).all())
+    async def _leader_connection(self) -> AsyncConnection | None:
+        """The connection holding the relay lock (session-scoped): one relay per database.
+
+        All the relay's statements run on it, in autocommit: two round trips per batch, and
+        if the connection breaks the lock is gone with it, so nothing is published until
+        the lock is taken again.
+        """
+        if self._leader is not None:
+            return self._leader
+        engine: AsyncEngine = self._sessions.kw["bind"]
+        connection = await engine.connect()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            locked = await connection.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK_KEY)))
+        except BaseException:
+            await connection.close()
+            raise
+        if not locked:
+            await connection.close()
+            return None
+        self._leader = connection
+        log.info("outbox relay holds the lock")
+        return connection
+
+    async def close(self) -> None:
+        """Give the lock back (by closing its connection)."""
+        leader, self._leader = self._leader, None
+        if leader is None:
+            return
+        try:
+            await asyncio.wait_for(leader.close(), timeout=5)
+        except Exception:  # noqa: BLE001 - a stuck or broken connection: drop it outright
+            with contextlib.suppress(Exception):
+                await leader.invalidate()
 
     async def _publish(self, rows: list[Any]) -> list[BaseException | None]:
         if not rows:
@@ -204,7 +240,7 @@ class OutboxRelay:
         return await self._publisher.send_many(records)
 
     async def _mark(
-        self, session: AsyncSession, rows: list[Any], results: list[BaseException | None]
+        self, connection: AsyncConnection, rows: list[Any], results: list[BaseException | None]
     ) -> int:
         if not rows:
             return 0
@@ -219,11 +255,10 @@ class OutboxRelay:
             sent.append(row)
         m = self._model
         if sent:
-            connection = await session.connection()
             await connection.execute(self._mark_sent, {"seqs": [r.seq for r in sent], "now": now})
         if failure is not None:
             failed_seq = rows[len(sent)].seq
-            await session.execute(
+            await connection.execute(
                 update(m)
                 .where(m.seq == failed_seq)
                 .values(attempts=m.attempts + 1, last_error=repr(failure)[:2000])
