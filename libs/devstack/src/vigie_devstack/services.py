@@ -88,11 +88,15 @@ async def not_ready_reason(client: httpx.AsyncClient, spec: ServiceSpec) -> str 
         return f"no answer on {spec.ready_url} ({type(exc).__name__})"
     if response.status_code != 200:
         return f"{spec.ready_url} answered {response.status_code}"
-    if spec.name == "ingest":
-        try:
-            broker = response.json().get("checks", {}).get("broker")
-        except (ValueError, AttributeError):
-            return f"{spec.ready_url} did not answer JSON"
-        if broker != "ok":
-            return f"broker check: {broker}"
-    return None
+    if spec.name != "ingest":
+        # A worker is ready once it holds partitions: before that a ticket would wait for it.
+        gauge = f"vigie_{spec.name}_consumer_assigned_partitions "
+        held = [line for line in response.text.splitlines() if line.startswith(gauge)]
+        if not held or float(held[0].split()[-1]) < 1:
+            return "joining its consumer group"
+        return None
+    try:
+        broker = response.json().get("checks", {}).get("broker")
+    except (ValueError, AttributeError):
+        return f"{spec.ready_url} did not answer JSON"
+    return None if broker == "ok" else f"broker check: {broker}"

@@ -77,6 +77,11 @@ class ConsumerMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.assigned = Gauge(
+            f"{prefix}_consumer_assigned_partitions",
+            "Partitions this member holds; 0 until it has joined its group",
+            registry=registry,
+        )
 
 
 def consumer_options(settings: ServiceSettings, *, group_id: str, client_id: str) -> dict[str, Any]:
@@ -93,11 +98,18 @@ def consumer_options(settings: ServiceSettings, *, group_id: str, client_id: str
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, metrics: ConsumerMetrics | None) -> None:
+        self._metrics = metrics
+
     async def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("partitions revoked", partitions=sorted(str(tp) for tp in revoked))
+        if self._metrics is not None:
+            self._metrics.assigned.set(0)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned", partitions=sorted(str(tp) for tp in assigned))
+        if self._metrics is not None:
+            self._metrics.assigned.set(len(assigned))
 
 
 class ConsumeLoop:
@@ -154,7 +166,7 @@ class ConsumeLoop:
         backoff = self._retry_backoff
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(**self._options)
-            consumer.subscribe(self._topics, listener=_Rebalance())
+            consumer.subscribe(self._topics, listener=_Rebalance(self._metrics))
             try:
                 # Joining the group can hang while the broker is away: stop() must still work.
                 started = await self._unless_stopped(_started(consumer))
