@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -72,3 +73,33 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -
 def get_logger(name: str) -> Any:
     """Return a structlog logger; log with key/values, never f-strings."""
     return structlog.stdlib.get_logger(name)
+
+
+class Throttle:
+    """Decides when a repeated message is logged: the first time, then once per ``interval``.
+
+    An outage repeats the same failure on every commit or poll; logging each one fills the
+    disk. ``allow(key)`` says whether to log now, and how many were held back since the last
+    time, so the line can say ``suppressed=<n>``.
+    """
+
+    def __init__(self, interval: float = 60.0, *, now: Callable[[], float] = time.monotonic):
+        self.interval = interval
+        self._now = now
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        """``None`` to stay quiet; else the count of ``key`` messages held back until now."""
+        now = self._now()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+    def reset(self, key: str) -> None:
+        """The condition cleared: its next occurrence is logged at once."""
+        self._last.pop(key, None)
+        self._held.pop(key, None)

@@ -8,9 +8,9 @@ for ingest alone.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -20,6 +20,18 @@ from pydantic_settings import (
 )
 
 SHARED_PREFIX = "VIGIE_"
+PLACEHOLDERS: Final = frozenset({"changethis", "changeme", "secret", "password", "token"})
+"""Values that are never a real secret, refused in prod."""
+MIN_SECRET_LENGTH: Final = 16
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why ``value`` is not acceptable as a secret in prod, or ``None`` when it is."""
+    if value.strip().lower() in PLACEHOLDERS:
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
 
 
 class ServiceSettings(BaseSettings):
@@ -40,6 +52,7 @@ class ServiceSettings(BaseSettings):
             "kafka_request_timeout_ms",
             "log_level",
             "log_format",
+            "read_token",
         }
     )
 
@@ -59,6 +72,24 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     migrate_on_start: bool = False
+    read_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the read endpoints (tickets, verdicts, notifications). "
+        "Unset: open in dev and test, refused in prod.",
+    )
+
+    @model_validator(mode="after")
+    def _check_read_token(self) -> ServiceSettings:
+        """An empty token would match an empty header: never allowed; a weak one not in prod."""
+        if self.read_token is None:
+            return self
+        value = self.read_token.get_secret_value()
+        if not value.strip():
+            raise ValueError("the read token is empty: set a real one or leave it unset")
+        reason = weak_secret_reason(value)
+        if self.env == "prod" and reason is not None:
+            raise ValueError(f"the read token {reason}; set a real one (or VIGIE_ENV=dev)")
+        return self
 
     @classmethod
     def settings_customise_sources(
