@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from vigie_common.events.tickets import Nature, Site, TicketState
 from vigie_ingest.sources import default_sources, payload_digest
-from vigie_ingest.sources.base import MappedTicket, MappingError, MappingOptions
+from vigie_ingest.sources.base import (
+    MappedTicket,
+    MappingError,
+    MappingOptions,
+    ServiceNowFields,
+)
 from vigie_ingest.sources.servicenow import ServiceNowPayload, ServiceNowSource
 
 SOURCE = ServiceNowSource()
@@ -112,10 +117,12 @@ def test_reference_without_display_value_maps_to_none_when_only_sys_id_given() -
 def test_site_field_names_follow_options_when_configured() -> None:
     body = with_strings() | {"u_extremite_a": "SITE_A", "u_gtr": "GTR S1 4h 24/7"}
     options = MappingOptions(
-        servicenow_site_a_field="u_extremite_a",
-        servicenow_site_b_field="u_absent",
-        servicenow_commitment_field="u_gtr",
-        servicenow_access_reference_field="location",
+        servicenow_fields=ServiceNowFields(
+            site_a="u_extremite_a",
+            site_b="u_absent",
+            commitment="u_gtr",
+            access_reference="location",
+        ),
     )
     fields = mapped(body, options).fields
     assert fields.site_a == Site(code="SITE_A")

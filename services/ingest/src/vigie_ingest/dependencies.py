@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from vigie_common.access import check_read_access
 
-from vigie_ingest.errors import Unauthorized
 from vigie_ingest.runtime import Runtime
 
 
@@ -32,15 +31,11 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def require_read_token(request: Request, runtime: RuntimeDep) -> None:
-    """Guard the GET endpoints when ``VIGIE_INGEST_READ_TOKEN`` is set."""
-    expected = runtime.settings.read_token
-    if expected is None:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected.get_secret_value().encode()
-    ):
-        raise Unauthorized("this endpoint needs Authorization: Bearer <read token>")
+    """The read endpoints need the read token (in prod, always: see ``vigie_common.access``)."""
+    settings = runtime.settings
+    check_read_access(
+        request.headers.get("authorization"), token=settings.read_token, env=settings.env
+    )
 
 
 ReadAccess = Depends(require_read_token)

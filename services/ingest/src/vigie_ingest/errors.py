@@ -1,92 +1,92 @@
-"""Ingest's errors; each maps to one HTTP status with an RFC 9457 problem+json body.
+"""Ingest's errors, named for the condition; the HTTP edge maps each to a status in one table.
 
 Tree::
 
     IngestError
-    ├── Unauthorized          401  missing or wrong signature / token, stale timestamp
-    ├── NotFound              404  unknown source, unknown ticket
-    ├── InvalidJson           400  the body is not JSON (or not a JSON object)
-    ├── PayloadTooLarge       413  the body is over the limit
-    ├── UnsupportedMediaType  415  the content type is not JSON
-    └── InvalidPayload        422  JSON that does not fit the source's schema; lists each field
+    ├── NotAuthenticated    the webhook is not proven to come from its source (nothing stored)
+    ├── BodyTooLarge        the body is over the configured limit (nothing stored)
+    ├── MediaTypeRefused    the content type is not UTF-8 JSON
+    ├── BodyNotJson         the body is not a JSON object
+    ├── PayloadInvalid      JSON that does not fit the source's contract; ``errors`` lists fields
+    ├── TicketNotFound      no ticket with that id
+    ├── DeadEventNotFound   no set-aside outbox event with that id
+    └── StorageUnavailable  the database did not take the ticket; the sender retries
+
+The statuses live in :mod:`vigie_ingest.problems`, not here: the same condition could be
+reported another way by another edge.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Final
 
 __all__ = [
+    "BodyNotJson",
+    "BodyTooLarge",
+    "DeadEventNotFound",
     "IngestError",
-    "InvalidJson",
-    "InvalidPayload",
-    "NotFound",
-    "PayloadTooLarge",
-    "Unauthorized",
-    "UnsupportedMediaType",
+    "MediaTypeRefused",
+    "NotAuthenticated",
+    "PayloadInvalid",
+    "StorageUnavailable",
+    "TicketNotFound",
 ]
+
+MAX_FIELD_ERRORS: Final = 100
+"""Field errors kept per refusal: a body with 100,000 bad keys must not make a huge answer."""
+MAX_ERROR_TEXT: Final = 300
+"""Characters kept of one error's location or message (a key can be a megabyte long)."""
+
+
+def bounded(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying so when it was cut."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def bounded_errors(errors: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """At most :data:`MAX_FIELD_ERRORS` entries, each value a short string."""
+    return [
+        {key: bounded(str(value)) for key, value in error.items()}
+        for error in (errors or [])[:MAX_FIELD_ERRORS]
+    ]
 
 
 class IngestError(Exception):
-    """Base: ``status`` and ``title`` make the problem document, ``detail`` says what to fix."""
+    """Base: ``reason`` says what to fix; ``errors`` lists field errors (bounded)."""
 
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors or []
-
-    def problem(self) -> dict[str, Any]:
-        """The RFC 9457 body."""
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return body
+    def __init__(self, reason: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = bounded(reason, 2000)
+        self.errors = bounded_errors(errors)
 
 
-class Unauthorized(IngestError):
-    """The request is not proven to come from the source (nothing is stored)."""
-
-    status = 401
-    title = "Unauthorized"
+class NotAuthenticated(IngestError):
+    """Signature or bearer token missing, malformed, stale or wrong."""
 
 
-class NotFound(IngestError):
-    """No such source or ticket."""
-
-    status = 404
-    title = "Not found"
-
-
-class InvalidJson(IngestError):
-    """The body cannot be parsed as a JSON object."""
-
-    status = 400
-    title = "Invalid JSON"
-
-
-class PayloadTooLarge(IngestError):
+class BodyTooLarge(IngestError):
     """The body is over ``max_body_bytes``."""
 
-    status = 413
-    title = "Payload too large"
+
+class MediaTypeRefused(IngestError):
+    """The content type is not JSON, or its charset is not UTF-8."""
 
 
-class UnsupportedMediaType(IngestError):
-    """The content type is not ``application/json``."""
-
-    status = 415
-    title = "Unsupported media type"
+class BodyNotJson(IngestError):
+    """The body cannot be parsed as a JSON object."""
 
 
-class InvalidPayload(IngestError):
-    """Valid JSON that does not fit the source's contract; ``errors`` lists each field."""
+class PayloadInvalid(IngestError):
+    """Valid JSON that does not fit the source's contract."""
 
-    status = 422
-    title = "Invalid payload"
+
+class TicketNotFound(IngestError):
+    """No ticket with that id."""
+
+
+class DeadEventNotFound(IngestError):
+    """No set-aside outbox event with that id."""
+
+
+class StorageUnavailable(IngestError):
+    """The database is away: nothing was accepted, the sender must retry."""

@@ -10,6 +10,7 @@ import gc
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,24 +18,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from vigie_common import cli
+from vigie_common.access import ReadDenied
 from vigie_common.cli import load_settings
 from vigie_common.clock import Clock, SystemClock
 from vigie_common.db.backlog import BacklogGate
 from vigie_common.db.engine import is_postgres, make_engine, make_sessionmaker
 from vigie_common.db.outbox import OutboxRelay, RelayMetrics
 from vigie_common.kafka.producer import EventProducer, producer_options
-from vigie_common.logs import configure_logging, get_logger
+from vigie_common.logs import Throttle, configure_logging, get_logger
 from vigie_common.metrics import metrics_endpoint, new_registry
 
-from vigie_ingest import api
-from vigie_ingest.errors import IngestError, InvalidPayload
+from vigie_ingest import api, webhooks
+from vigie_ingest.admission import Credentials
+from vigie_ingest.errors import IngestError, PayloadInvalid
 from vigie_ingest.intake import TicketIntake
 from vigie_ingest.models import VERSION_TABLE, OutboxEvent
+from vigie_ingest.problems import problem_response, read_denied_response
+from vigie_ingest.retention import keep_pruning
 from vigie_ingest.runtime import IngestMetrics, Runtime
 from vigie_ingest.settings import IngestSettings
 from vigie_ingest.sources import default_sources
 from vigie_ingest.sources.base import Source
-from vigie_ingest.webhooks import problem_response
 
 log = get_logger(__name__)
 
@@ -83,26 +87,39 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
         )
         runtime = Runtime(
             settings=settings,
-            engine=engine,
             sessions=sessions,
             producer=producer,
             relay=relay,
             intake=intake,
             clock=clock,
-            registry=registry,
             metrics=metrics,
             sources=sources,
             mapping=settings.mapping_options(),
+            credentials=_credentials(settings, sources),
+            refusal_log=Throttle(60.0),
         )
         intake.start()
-        connect_task = asyncio.create_task(producer.connect(), name="kafka-connect")
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        tasks = [
+            asyncio.create_task(producer.connect(), name="kafka-connect"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(
+                keep_pruning(
+                    sessions,
+                    clock=clock,
+                    keep=timedelta(days=settings.retention_days),
+                    metrics=metrics,
+                ),
+                name="retention",
+            ),
+        ]
+        if settings.env == "prod" and settings.read_token is None:
+            log.warning("no read token: GET /v1/* answers 403 until VIGIE_READ_TOKEN is set")
         log.info("ingest started", sources=sorted(sources), database=settings.database_url)
         try:
             yield {"runtime": runtime}
         finally:
             await intake.close()
-            for task in (connect_task, relay_task):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -126,7 +143,7 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
             "logs": settings.opentelemetry,
         },
     )
-    api.add_webhook_routes(app, sources)
+    webhooks.add_webhook_routes(app, sources)
     app.include_router(api.router)
     app.include_router(api.probes)
     app.add_route("/metrics", metrics_endpoint(registry), include_in_schema=False)
@@ -141,10 +158,26 @@ def _committed(gate: BacklogGate, relay: OutboxRelay, events: int) -> None:
     relay.wake()
 
 
+def _credentials(settings: IngestSettings, sources: dict[str, Source]) -> dict[str, Credentials]:
+    """Each source's secrets and tokens, read once from the settings."""
+    return {
+        name: Credentials(
+            secrets=settings.secrets_for(name),
+            tokens=settings.tokens_for(name),
+            tolerance_s=settings.signature_tolerance_s,
+        )
+        for name in sources
+    }
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_ingest_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, IngestError)
         return problem_response(exc)
+
+    async def on_read_denied(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ReadDenied)
+        return read_denied_response(exc)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -152,9 +185,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
-        return problem_response(InvalidPayload("the request is invalid", errors=errors))
+        return problem_response(PayloadInvalid("the request is invalid", errors=errors))
 
     app.add_exception_handler(IngestError, on_ingest_error)
+    app.add_exception_handler(ReadDenied, on_read_denied)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 

@@ -34,6 +34,8 @@ class Ticket(Base):
     opened_at: Mapped[datetime]
     upstream_sequence: Mapped[int | None] = mapped_column(BigInteger())
     upstream_updated_at: Mapped[datetime | None]
+    upstream_version_key: Mapped[str | None] = mapped_column(String(200))
+    """Key of the current version: a digest-only re-send is a duplicate only of this one."""
     fields: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -43,7 +45,12 @@ class TicketVersion(Base):
     """Every distinct version received; ``stale`` ones arrived after a newer one."""
 
     __tablename__ = "ticket_version"
-    __table_args__ = (UniqueConstraint("ticket_id", "upstream_version_key"),)
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "upstream_version_key"),
+        # vigie's numbering: one row per (ticket, version); stale rows have none (NULL).
+        Index("uq_ticket_version_ticket_id_version", "ticket_id", "version", unique=True),
+        Index("ix_ticket_version_received_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -62,7 +69,10 @@ class RejectedWebhook(Base):
     """An authenticated webhook that could not be accepted, kept for operators."""
 
     __tablename__ = "rejected_webhook"
-    __table_args__ = (Index("ix_rejected_webhook_source_id", "source", "id"),)
+    __table_args__ = (
+        Index("ix_rejected_webhook_source_id", "source", "id"),
+        Index("ix_rejected_webhook_received_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vigie_common.clock import Clock
 from vigie_common.db.outbox import OutboxRelay
 from vigie_common.kafka.producer import EventProducer
+from vigie_common.logs import Throttle
 from vigie_common.metrics import LATENCY_BUCKETS
 
+from vigie_ingest.admission import Credentials
 from vigie_ingest.intake import TicketIntake
 from vigie_ingest.settings import IngestSettings
 from vigie_ingest.sources.base import MappingOptions, Source
@@ -39,6 +41,12 @@ class IngestMetrics:
             ["source", "outcome"],
             registry=registry,
         )
+        self.pruned = Counter(
+            "vigie_ingest_pruned_rows_total",
+            "Rows deleted by the retention policy, by table",
+            ["table"],
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +54,13 @@ class Runtime:
     """Everything a request handler may touch."""
 
     settings: IngestSettings
-    engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     producer: EventProducer
     relay: OutboxRelay
     intake: TicketIntake
     clock: Clock
-    registry: CollectorRegistry
     metrics: IngestMetrics
     sources: dict[str, Source]
     mapping: MappingOptions
+    credentials: dict[str, Credentials]
+    refusal_log: Throttle

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.events.envelope import CONTENT_TYPE, CloudEvent, encode, new_event
 from vigie_common.events.tickets import (
@@ -110,8 +110,15 @@ _SELECT_TICKETS = select(
     _TICKET.c.state,
     _TICKET.c.upstream_sequence,
     _TICKET.c.upstream_updated_at,
+    _TICKET.c.upstream_version_key,
 ).where(_TICKET.c.id.in_(bindparam("ids", expanding=True)))
 """Built once: constructing statements per batch showed up in profiles."""
+_LOCK_TICKETS = _SELECT_TICKETS.order_by(_TICKET.c.id).with_for_update()
+"""PostgreSQL: the rows stay locked until commit, so two replicas serialise per ticket.
+
+Ordered by id so that two batches sharing several tickets lock them in the same order and
+cannot deadlock. SQLite has one writer at a time: the plain select is enough there.
+"""
 
 
 async def accept_batch(
@@ -130,18 +137,51 @@ async def accept_batch(
     known = await _known_versions(session, pairs) if pairs else {}
     results: list[Acceptance] = []
     for tid, mapped in zip(ids, items, strict=True):
-        seen = known.get((tid, mapped.version.key))
-        if seen is None:
-            seen = _apply(batch, tid, mapped, now)
-            known[(tid, mapped.version.key)] = replace(seen, duplicate=True)
+        if mapped.version.ordered:
+            seen = known.get((tid, mapped.version.key))
+            if seen is None:
+                seen = _apply(batch, tid, mapped, mapped.version.key, now)
+                known[(tid, mapped.version.key)] = replace(seen, duplicate=True)
+        else:
+            seen = _apply_unordered(batch, known, tid, mapped, now)
         results.append(seen)
     await batch.write(session)
     return results
 
 
+def _apply_unordered(
+    batch: _Batch,
+    known: dict[tuple[str, str], Acceptance],
+    tid: str,
+    mapped: MappedTicket,
+    now: datetime,
+) -> Acceptance:
+    """A version known by its digest only (Oceane): a duplicate only of the current version.
+
+    The same body as an *earlier* version is a new version (a ticket reopened with the body
+    it had when first opened); its key gets the version number so it stays unique.
+    """
+    key = mapped.version.key
+    row = batch.tickets.get(tid)
+    if row is not None and row.values["upstream_version_key"] in _same_body_keys(key, row):
+        current = row.values["upstream_version_key"]
+        return Acceptance(tid, row.values["version"], event_id(tid, current), duplicate=True)
+    if row is not None and (tid, key) in known:
+        key = f"{key}#v{row.values['version'] + 1}"
+    seen = _apply(batch, tid, mapped, key, now)
+    known[(tid, key)] = replace(seen, duplicate=True)
+    return seen
+
+
+def _same_body_keys(key: str, row: _TicketRow) -> tuple[str, str]:
+    """The keys the current version has when its body is the one whose key is ``key``."""
+    return key, f"{key}#v{row.values['version']}"
+
+
 async def _load_tickets(session: AsyncSession, ids: set[str]) -> dict[str, _TicketRow]:
     connection = await session.connection()
-    rows = await connection.execute(_SELECT_TICKETS, {"ids": list(ids)})
+    statement = _LOCK_TICKETS if connection.dialect.name == "postgresql" else _SELECT_TICKETS
+    rows = await connection.execute(statement, {"ids": sorted(ids)})
     return {
         row.id: _TicketRow(values={**row._asdict(), "_dirty": False}, exists=True) for row in rows
     }
@@ -165,10 +205,10 @@ async def _known_versions(
     }
 
 
-def _apply(batch: _Batch, tid: str, mapped: MappedTicket, now: datetime) -> Acceptance:
+def _apply(batch: _Batch, tid: str, mapped: MappedTicket, key: str, now: datetime) -> Acceptance:
     row = batch.tickets.get(tid)
     if row is not None and mapped.version.is_older_than(row.version):
-        batch.versions.append(_version_row(tid, mapped, now, version=None, event=None))
+        batch.versions.append(_version_row(tid, mapped, key, now, version=None, event=None))
         return Acceptance(tid, None, None, stale=True)
     previous = None if row is None else TicketState(row.values["state"])
     if row is None:
@@ -190,11 +230,12 @@ def _apply(batch: _Batch, tid: str, mapped: MappedTicket, now: datetime) -> Acce
         opened_at=mapped.fields.opened_at,
         upstream_sequence=mapped.version.sequence,
         upstream_updated_at=mapped.version.updated_at,
+        upstream_version_key=key,
         fields=mapped.fields.model_dump(mode="json"),
         updated_at=now,
         _dirty=True,
     )
-    eid = event_id(tid, mapped.version.key)
+    eid = event_id(tid, key)
     batch.outbox.append(
         {
             "event_id": eid,
@@ -206,7 +247,7 @@ def _apply(batch: _Batch, tid: str, mapped: MappedTicket, now: datetime) -> Acce
             "attempts": 0,
         }
     )
-    batch.versions.append(_version_row(tid, mapped, now, version=version, event=eid))
+    batch.versions.append(_version_row(tid, mapped, key, now, version=version, event=eid))
     return Acceptance(tid, version, eid)
 
 
@@ -240,6 +281,7 @@ def _event(
 def _version_row(
     tid: str,
     mapped: MappedTicket,
+    key: str,
     now: datetime,
     *,
     version: int | None,
@@ -247,7 +289,7 @@ def _version_row(
 ) -> dict[str, Any]:
     return {
         "ticket_id": tid,
-        "upstream_version_key": mapped.version.key,
+        "upstream_version_key": key,
         "version": version,
         "stale": version is None,
         "state": mapped.fields.state.value,
@@ -338,3 +380,23 @@ async def list_rejections(
         items=[RejectionRead.model_validate(r, from_attributes=True) for r in page],
         next_before=page[-1].id if len(rows) > limit else None,
     )
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> dict[str, int]:
+    """Delete rejected webhooks and superseded versions received before ``before``.
+
+    A ticket's current version is kept whatever its age: it is the ticket's record.
+    """
+    rejected = await session.execute(
+        delete(RejectedWebhook).where(RejectedWebhook.received_at < before)
+    )
+    current = exists().where(
+        and_(Ticket.id == TicketVersion.ticket_id, Ticket.version == TicketVersion.version)
+    )
+    versions = await session.execute(
+        delete(TicketVersion).where(TicketVersion.received_at < before, ~current)
+    )
+    return {
+        "rejected_webhook": int(rejected.rowcount or 0),  # type: ignore[attr-defined]
+        "ticket_version": int(versions.rowcount or 0),  # type: ignore[attr-defined]
+    }

@@ -7,13 +7,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
-from vigie_common.settings import ServiceSettings
+from vigie_common.settings import ServiceSettings, weak_secret_reason
 
-from vigie_ingest.sources.base import MappingOptions
+from vigie_ingest.sources.base import MappingOptions, ServiceNowFields
 
-Credentials = Annotated[dict[str, tuple[SecretStr, ...]], NoDecode]
-PLACEHOLDERS = frozenset({"changethis", "changeme", "secret", "password"})
-MIN_SECRET_LENGTH = 16
+SecretsBySource = Annotated[dict[str, tuple[SecretStr, ...]], NoDecode]
 
 
 def parse_credentials(value: Any) -> Any:
@@ -39,16 +37,13 @@ class IngestSettings(ServiceSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    webhook_secrets: Credentials = Field(
+    webhook_secrets: SecretsBySource = Field(
         default_factory=dict,
         description="HMAC secrets per source: source=secret[|secret2];source2=…",
     )
-    bearer_tokens: Credentials = Field(
+    bearer_tokens: SecretsBySource = Field(
         default_factory=dict,
         description="Bearer tokens per source, for sources that cannot sign",
-    )
-    read_token: SecretStr | None = Field(
-        default=None, description="Bearer token for the GET endpoints; unset = open"
     )
     signature_tolerance_s: int = Field(default=300, ge=1, le=3600)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -57,10 +52,16 @@ class IngestSettings(ServiceSettings):
     )
     default_timezone: str = "Europe/Paris"
     servicenow_timezone: str = "UTC"
-    servicenow_site_a_field: str = "u_site_a"
-    servicenow_site_b_field: str = "u_site_b"
-    servicenow_commitment_field: str = "u_commitment"
-    servicenow_access_reference_field: str = "u_access_reference"
+    servicenow_fields: ServiceNowFields = Field(
+        default_factory=ServiceNowFields,
+        description="The instance's custom fields: VIGIE_INGEST_SERVICENOW_FIELDS__SITE_A …",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36_500,
+        description="Rejected webhooks and superseded ticket versions older than this go",
+    )
     opentelemetry: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry (needs a configured provider)"
     )
@@ -105,11 +106,11 @@ class IngestSettings(ServiceSettings):
         ):
             for source, values in creds.items():
                 for value in values:
-                    raw = value.get_secret_value()
-                    if raw.lower() in PLACEHOLDERS or len(raw) < MIN_SECRET_LENGTH:
+                    reason = weak_secret_reason(value.get_secret_value())
+                    if reason is not None:
                         raise ValueError(
-                            f"the {kind} of source {source!r} is a placeholder or shorter than "
-                            f"{MIN_SECRET_LENGTH} characters; set a real one (or VIGIE_ENV=dev)"
+                            f"the {kind} of source {source!r} {reason}; "
+                            "set a real one (or VIGIE_ENV=dev)"
                         )
         return self
 
@@ -126,8 +127,5 @@ class IngestSettings(ServiceSettings):
         return MappingOptions(
             default_tz=ZoneInfo(self.default_timezone),
             servicenow_tz=ZoneInfo(self.servicenow_timezone),
-            servicenow_site_a_field=self.servicenow_site_a_field,
-            servicenow_site_b_field=self.servicenow_site_b_field,
-            servicenow_commitment_field=self.servicenow_commitment_field,
-            servicenow_access_reference_field=self.servicenow_access_reference_field,
+            servicenow_fields=self.servicenow_fields,
         )

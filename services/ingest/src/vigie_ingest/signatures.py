@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from vigie_ingest.errors import Unauthorized
+from vigie_ingest.errors import NotAuthenticated
 
 __all__ = ["HEADER", "sign", "verify", "verify_bearer"]
 
@@ -47,19 +47,19 @@ def _parse(header: str) -> tuple[int, list[str]]:
     for item in header.split(","):
         key, sep, value = item.strip().partition("=")
         if not sep:
-            raise Unauthorized("malformed signature header: every entry must be key=value")
+            raise NotAuthenticated("malformed signature header: every entry must be key=value")
         if key == "t":
             timestamps.append(value)
         elif key == "v1":
             if not _HEX_MAC.fullmatch(value):
-                raise Unauthorized("malformed signature header: v1 must be 64 hex digits")
+                raise NotAuthenticated("malformed signature header: v1 must be 64 hex digits")
             macs.append(value.lower())
     if len(timestamps) != 1:
-        raise Unauthorized("malformed signature header: expected exactly one t=<unix seconds>")
+        raise NotAuthenticated("malformed signature header: expected exactly one t=<unix seconds>")
     if not _TIMESTAMP.fullmatch(timestamps[0]):
-        raise Unauthorized("malformed signature header: t must be unix seconds")
+        raise NotAuthenticated("malformed signature header: t must be unix seconds")
     if not macs:
-        raise Unauthorized("malformed signature header: no v1=<hex> signature")
+        raise NotAuthenticated("malformed signature header: no v1=<hex> signature")
     return int(timestamps[0]), macs
 
 
@@ -84,19 +84,19 @@ def verify(
         tolerance_s: How far ``t`` may be from ``now``, either way, against replays.
 
     Raises:
-        Unauthorized: When the header is missing or malformed, its timestamp is outside the
+        NotAuthenticated: When the header is missing or malformed, its timestamp is outside the
             tolerance, or no signature matches a secret. The detail never quotes a secret.
     """
     if header is None or not header.strip():
-        raise Unauthorized(f"missing {HEADER} header")
+        raise NotAuthenticated(f"missing {HEADER} header")
     timestamp, macs = _parse(header)
     if not abs(now - timestamp) <= tolerance_s:  # written so that a NaN clock fails too
-        raise Unauthorized(f"timestamp outside the {tolerance_s} s tolerance (replay?)")
+        raise NotAuthenticated(f"timestamp outside the {tolerance_s} s tolerance (replay?)")
     expected = [_mac(body, secret, timestamp).encode() for secret in secrets]
     # Every pair is compared (no short circuit) so timing says nothing about which matched.
     matches = [hmac.compare_digest(e, m.encode()) for e in expected for m in macs]
     if not any(matches):
-        raise Unauthorized("no signature matches")
+        raise NotAuthenticated("no signature matches")
 
 
 def verify_bearer(authorization: str | None, tokens: Sequence[str]) -> None:
@@ -107,15 +107,15 @@ def verify_bearer(authorization: str | None, tokens: Sequence[str]) -> None:
         tokens: The source's active tokens.
 
     Raises:
-        Unauthorized: When the header is missing, not a bearer token, or matches no token.
+        NotAuthenticated: When the header is missing, not a bearer token, or matches no token.
             The detail never quotes a token.
     """
     if authorization is None or not authorization.strip():
-        raise Unauthorized("missing Authorization header")
+        raise NotAuthenticated("missing Authorization header")
     found = _BEARER.fullmatch(authorization.strip())
     if found is None:
-        raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+        raise NotAuthenticated("malformed Authorization header: expected 'Bearer <token>'")
     given = found.group(1).encode()
     matches = [hmac.compare_digest(token.encode(), given) for token in tokens]
     if not any(matches):
-        raise Unauthorized("bearer token not recognised")
+        raise NotAuthenticated("bearer token not recognised")

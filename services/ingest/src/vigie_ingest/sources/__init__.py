@@ -65,7 +65,8 @@ def parse_local(text: str, fmt: str, tz: ZoneInfo) -> datetime:
         An aware datetime in UTC.
 
     Raises:
-        ValueError: When ``text`` does not match ``fmt`` or is not a real calendar date.
+        ValueError: When ``text`` does not match ``fmt``, is not a real calendar date, or
+            falls outside what a datetime holds once in UTC.
     """
     text = text.strip()
     fast = _FAST_FORMATS.get(fmt)
@@ -84,7 +85,10 @@ def parse_local(text: str, fmt: str, tz: ZoneInfo) -> datetime:
             tzinfo=tz,
             fold=0,
         )
-    return wall.astimezone(UTC)
+    try:
+        return wall.astimezone(UTC)
+    except OverflowError:  # year 9999 in a zone west of UTC: past datetime.max once in UTC
+        raise ValueError(f"{text!r} is out of the representable range") from None
 
 
 _FAST_FORMATS: dict[str, re.Pattern[str]] = {

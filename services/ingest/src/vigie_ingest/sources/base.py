@@ -7,8 +7,24 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from vigie_common.events.tickets import TicketFields
+
+
+class ServiceNowFields(BaseModel):
+    """The names of the custom ``u_`` fields each ServiceNow instance chooses.
+
+    Configured once, as ``VIGIE_INGEST_SERVICENOW_FIELDS__SITE_A`` and so on.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_a: str = Field(default="u_site_a", min_length=1, description="Site code, end A")
+    site_b: str = Field(default="u_site_b", min_length=1, description="Site code, end B")
+    commitment: str = Field(default="u_commitment", min_length=1, description="GTR commitment")
+    access_reference: str = Field(
+        default="u_access_reference", min_length=1, description="Access reference"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +35,7 @@ class MappingOptions:
     """Zone of local ``dd/mm/yyyy hh:mm`` times when the site does not say (Oceane)."""
     servicenow_tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     """Zone of ServiceNow ``YYYY-MM-DD HH:MM:SS`` values (the Table API gives UTC)."""
-    servicenow_site_a_field: str = "u_site_a"
-    servicenow_site_b_field: str = "u_site_b"
-    servicenow_commitment_field: str = "u_commitment"
-    servicenow_access_reference_field: str = "u_access_reference"
+    servicenow_fields: ServiceNowFields = field(default_factory=ServiceNowFields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,11 @@ class UpstreamVersion:
         if self.updated_at is not None:
             return f"at:{self.updated_at.isoformat()}"
         return f"sha256:{self.digest}"
+
+    @property
+    def ordered(self) -> bool:
+        """True when upstream says which version is newer (else: arrival order, by digest)."""
+        return self.sequence is not None or self.updated_at is not None
 
     def is_older_than(self, other: UpstreamVersion) -> bool:
         """True when upstream says this version precedes ``other`` (so it must emit nothing)."""

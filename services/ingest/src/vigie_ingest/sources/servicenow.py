@@ -242,11 +242,11 @@ class ServiceNowSource:
             customer=_display(payload, "company", max_length=500),
             nature=NATURES[impact] if impact else None,
             priority=int(priority) if priority else None,
-            commitment=_display(payload, options.servicenow_commitment_field, max_length=500),
-            site_a=_site(payload, options.servicenow_site_a_field),
-            site_b=_site(payload, options.servicenow_site_b_field),
+            commitment=_display(payload, options.servicenow_fields.commitment, max_length=500),
+            site_a=_site(payload, options.servicenow_fields.site_a),
+            site_b=_site(payload, options.servicenow_fields.site_b),
             access_reference=_display(
-                payload, options.servicenow_access_reference_field, max_length=200
+                payload, options.servicenow_fields.access_reference, max_length=200
             ),
             title=_text(payload.short_description),
             notes=_text(payload.description),
