@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData, create_engine, inspect
 from vigie_common.cli import migrate
+from vigie_common.db.migrations import alembic_config
 from vigie_common.settings import ServiceSettings
 from vigie_ingest.models import VERSION_TABLE as INGEST_VERSIONS
 from vigie_ingest.models import Base as IngestBase
@@ -60,3 +62,26 @@ def test_migrations_match_the_models(
     finally:
         engine.dispose()
     assert diffs == [], f"{package}: models and migrations differ: {diffs}"
+
+
+@pytest.mark.parametrize(("package", "settings_cls", "metadata", "version_table"), SERVICES)
+def test_migrations_go_down_to_nothing_and_up_again(
+    databases: DatabaseFactory,
+    package: str,
+    settings_cls: type[ServiceSettings],
+    metadata: MetaData,
+    version_table: str,
+) -> None:
+    def apply(url: str) -> None:
+        migrate(settings_cls(database_url=url), package=package, version_table=version_table)
+
+    url = databases.create(f"cycle_{package}", apply)
+    config = alembic_config(package=package, url=url, version_table=version_table)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    engine = create_engine(sync_url(url))
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert set(metadata.tables) <= tables

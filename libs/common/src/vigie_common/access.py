@@ -9,14 +9,12 @@ to set. Dev and test without a token stay open, for the embedded run and the tes
 from __future__ import annotations
 
 import hmac
-import re
-from typing import Final
 
 from pydantic import SecretStr
 
-__all__ = ["ReadDenied", "check_read_access"]
+from vigie_common.signatures import bearer_token
 
-_BEARER: Final = re.compile(r"bearer[ \t]+(\S+)[ \t]*", re.IGNORECASE)
+__all__ = ["ReadDenied", "check_read_access"]
 
 
 class ReadDenied(Exception):
@@ -48,8 +46,8 @@ def check_read_access(authorization: str | None, *, token: SecretStr | None, env
                 status=403,
             )
         return
-    found = _BEARER.fullmatch((authorization or "").strip())
-    if found is None:
+    given = bearer_token(authorization)
+    if given is None:
         raise ReadDenied("this endpoint needs Authorization: Bearer <read token>", status=401)
-    if not hmac.compare_digest(found.group(1).encode(), token.get_secret_value().encode()):
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         raise ReadDenied("read token not recognised", status=401)

@@ -22,10 +22,11 @@ def load_settings(settings_cls: type[S], *, prog: str) -> S:
         prefix = str(settings_cls.model_config.get("env_prefix", SHARED_PREFIX))
         for err in exc.errors(include_url=False, include_input=False):
             field = "_".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
             if not field:
-                sys.stderr.write(f"{prog}: invalid settings: {err['msg']}\n")
+                sys.stderr.write(f"{prog}: invalid settings: {msg}\n")
                 continue
-            sys.stderr.write(f"{prog}: invalid setting {_variable(prefix, field)}: {err['msg']}\n")
+            sys.stderr.write(f"{prog}: invalid setting {_variable(prefix, field)}: {msg}\n")
         raise SystemExit(2) from None
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pydantic_core
 from pydantic import ValidationError
+from vigie_common import signatures
+from vigie_common.signatures import AuthenticationFailed
 
-from vigie_ingest import signatures
 from vigie_ingest.errors import BodyNotJson, MediaTypeRefused, NotAuthenticated, PayloadInvalid
 from vigie_ingest.sources.base import MappedTicket, MappingError, MappingOptions, Source
 
@@ -43,14 +44,17 @@ def authenticate(
     authorization = headers.get("authorization")
     if not credentials.secrets and not credentials.tokens:
         raise NotAuthenticated(f"source {source!r} has no webhook secret or token configured")
-    if credentials.secrets and (
-        signature is not None or not credentials.tokens or authorization is None
-    ):
-        signatures.verify(
-            body, signature, credentials.secrets, now=now, tolerance_s=credentials.tolerance_s
-        )
-        return
-    signatures.verify_bearer(authorization, credentials.tokens)
+    try:
+        if credentials.secrets and (
+            signature is not None or not credentials.tokens or authorization is None
+        ):
+            signatures.verify(
+                body, signature, credentials.secrets, now=now, tolerance_s=credentials.tolerance_s
+            )
+            return
+        signatures.verify_bearer(authorization, credentials.tokens)
+    except AuthenticationFailed as exc:
+        raise NotAuthenticated(exc.reason) from None
 
 
 def check_media_type(content_type: str | None) -> None:

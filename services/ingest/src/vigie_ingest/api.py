@@ -8,10 +8,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from vigie_ingest import service
+from vigie_ingest import records
 from vigie_ingest.dependencies import ReadAccess, RuntimeDep, SessionDep
-from vigie_ingest.errors import TicketNotFound
-from vigie_ingest.schemas import Health, Problem, RejectionPage, TicketRead
+from vigie_ingest.errors import DeadEventNotFound, TicketNotFound
+from vigie_ingest.schemas import (
+    DeadEventPage,
+    Health,
+    Problem,
+    RejectionPage,
+    RequeuedRead,
+    TicketRead,
+)
 
 router = APIRouter(prefix="/v1", dependencies=[ReadAccess])
 probes = APIRouter(tags=["health"])
@@ -31,7 +38,7 @@ _READ_REFUSALS: dict[int | str, dict[str, Any]] = {
 )
 async def read_ticket(ticket_id: str, session: SessionDep) -> TicketRead:
     """Current canonical ticket plus every version received (stale ones included)."""
-    ticket = await service.get_ticket(session, ticket_id)
+    ticket = await records.get_ticket(session, ticket_id)
     if ticket is None:
         raise TicketNotFound(f"no ticket {ticket_id!r}")
     return ticket
@@ -51,7 +58,40 @@ async def read_rejections(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RejectionPage:
     """Newest first, with the reason, the field errors and the (bounded) body."""
-    return await service.list_rejections(session, source=source, before=before, limit=limit)
+    return await records.list_rejections(session, source=source, before=before, limit=limit)
+
+
+@router.get(
+    "/outbox/dead",
+    response_model=DeadEventPage,
+    responses=_READ_REFUSALS,
+    tags=["outbox"],
+    summary="Events the broker refused for good, set aside",
+)
+async def read_dead_events(
+    session: SessionDep,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="seq from next_before")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeadEventPage:
+    """Newest first, with the broker's reason; they no longer hold back other tickets."""
+    return await records.list_dead_events(session, before=before, limit=limit)
+
+
+@router.post(
+    "/outbox/dead/{event_id}/requeue",
+    response_model=RequeuedRead,
+    responses={404: {"model": Problem}, **_READ_REFUSALS},
+    tags=["outbox"],
+    summary="Put a set-aside event back in the queue (after fixing the cause)",
+)
+async def requeue_dead_event(event_id: str, runtime: RuntimeDep) -> RequeuedRead:
+    """The relay tries it again at once; it keeps its place among its ticket's events."""
+    async with runtime.sessions() as session, session.begin():
+        found = await records.requeue_dead_event(session, event_id=event_id)
+    if not found:
+        raise DeadEventNotFound(f"no set-aside event {event_id!r}")
+    runtime.relay.wake()
+    return RequeuedRead(event_id=event_id)
 
 
 @probes.get("/healthz", response_model=Health, summary="Liveness")
@@ -84,6 +124,10 @@ async def readyz(runtime: RuntimeDep) -> Response:
     checks["broker"] = "ok" if problem is None else f"unavailable: {problem}"
     if ready:
         backlog, age = await runtime.relay.refresh_stats()
-        checks["outbox"] = {"backlog": backlog, "oldest_age_s": round(age, 3)}
+        checks["outbox"] = {
+            "backlog": backlog,
+            "oldest_age_s": round(age, 3),
+            "dead": runtime.relay.dead,
+        }
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

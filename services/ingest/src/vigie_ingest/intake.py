@@ -29,11 +29,13 @@ class TicketIntake:
         room: Callable[[], Awaitable[None]] | None = None,
         max_batch: int,
         max_in_flight: int = 2,
+        max_event_bytes: int = service.DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._on_commit = on_commit
         self._room = room
+        self._max_event_bytes = max_event_bytes
         self._batches: GroupCommit[MappedTicket, Acceptance] = GroupCommit(
             self._commit,
             key=lambda m: (m.source, m.upstream_id),
@@ -58,7 +60,12 @@ class TicketIntake:
             await self._room()  # the relay is far behind: let it catch up a little first
         try:
             async with self._sessions() as session, session.begin():
-                results = await service.accept_batch(session, items=items, now=self._clock.now())
+                results = await service.accept_batch(
+                    session,
+                    items=items,
+                    now=self._clock.now(),
+                    max_event_bytes=self._max_event_bytes,
+                )
         except Exception as exc:  # noqa: BLE001 - isolate the culprit, never fail the neighbours
             # A conflict (another replica stored one of these versions meanwhile) or one bad
             # item: redo one by one, so only the culprit fails and the rest commit.
@@ -73,7 +80,12 @@ class TicketIntake:
     async def _commit_one(self, item: MappedTicket) -> Acceptance | BaseException:
         try:
             async with self._sessions() as session, session.begin():
-                [result] = await service.accept_batch(session, items=[item], now=self._clock.now())
+                [result] = await service.accept_batch(
+                    session,
+                    items=[item],
+                    now=self._clock.now(),
+                    max_event_bytes=self._max_event_bytes,
+                )
         except Exception as exc:  # noqa: BLE001 - reported to this item's request only
             return exc
         self._on_commit(_new_events([result]))

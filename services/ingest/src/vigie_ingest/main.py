@@ -71,6 +71,7 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
             model=OutboxEvent,
             publisher=producer,
             clock=clock,
+            service="ingest",
             metrics=RelayMetrics(registry, "vigie_ingest"),
             gate=gate,
             batch_size=settings.outbox_batch_size,
@@ -82,6 +83,7 @@ def create_app(settings: IngestSettings, *, clock: Clock | None = None) -> FastA
             on_commit=functools.partial(_committed, gate, relay),
             room=gate.room,
             max_batch=settings.batch_max_size,
+            max_event_bytes=settings.max_event_bytes,
             # SQLite has one writer; two open write transactions would fail, not wait.
             max_in_flight=settings.batches_in_flight if is_postgres(engine) else 1,
         )

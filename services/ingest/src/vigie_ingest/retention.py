@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vigie_common.clock import Clock
 from vigie_common.logs import get_logger
 
-from vigie_ingest import service
+from vigie_ingest import records
 from vigie_ingest.runtime import IngestMetrics
 
 log = get_logger(__name__)
@@ -23,7 +23,7 @@ async def prune_once(
 ) -> dict[str, int]:
     """Delete what is older than ``keep``; return the rows deleted per table."""
     async with sessions() as session, session.begin():
-        return await service.prune(session, before=clock.now() - keep)
+        return await records.prune(session, before=clock.now() - keep)
 
 
 async def keep_pruning(

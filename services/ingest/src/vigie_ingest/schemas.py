@@ -174,3 +174,31 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeadEventRead(BaseModel):
+    """An event the broker refused for good, set aside so it blocks no other ticket."""
+
+    seq: int = Field(description="Its place in the outbox; pass the last one as `before`")
+    event_id: str
+    topic: str
+    key: str = Field(description="The ticket id")
+    size: int = Field(description="Bytes of the event")
+    created_at: datetime
+    dead_at: datetime
+    attempts: int
+    last_error: str | None = Field(description="Why the broker refused it (bounded)")
+
+
+class DeadEventPage(BaseModel):
+    """Newest first; pass ``next_before`` as ``before`` for the next page."""
+
+    items: list[DeadEventRead]
+    next_before: int | None
+
+
+class RequeuedRead(BaseModel):
+    """A set-aside event put back in the queue."""
+
+    event_id: str
+    requeued: bool = True

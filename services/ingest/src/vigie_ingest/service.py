@@ -1,4 +1,4 @@
-"""Ingest's use cases: accept mapped tickets (idempotent, ordered, outbox), keep rejections."""
+"""Accepting tickets: idempotent versions, one lock per ticket, events through the outbox."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.events.envelope import CONTENT_TYPE, CloudEvent, encode, new_event
 from vigie_common.events.tickets import (
@@ -20,8 +20,7 @@ from vigie_common.events.tickets import (
 )
 from vigie_common.events.topics import TICKETS
 
-from vigie_ingest.models import OutboxEvent, RejectedWebhook, Ticket, TicketVersion
-from vigie_ingest.schemas import RejectionPage, RejectionRead, TicketRead, TicketVersionRead
+from vigie_ingest.models import OutboxEvent, Ticket, TicketVersion
 from vigie_ingest.sources.base import MappedTicket, UpstreamVersion
 
 EVENT_SOURCE: Final = "/vigie/ingest"
@@ -75,6 +74,7 @@ class _Batch:
     """Rows to write at the end of the batch, in a few multi-row statements."""
 
     tickets: dict[str, _TicketRow]
+    max_event_bytes: int
     versions: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
@@ -121,8 +121,16 @@ cannot deadlock. SQLite has one writer at a time: the plain select is enough the
 """
 
 
+DEFAULT_MAX_EVENT_BYTES: Final = 2 * 1024 * 1024 - 1024
+"""Kafka's message limit (``VIGIE_KAFKA_MAX_MESSAGE_BYTES``) less the key and headers."""
+
+
 async def accept_batch(
-    session: AsyncSession, *, items: Sequence[MappedTicket], now: datetime
+    session: AsyncSession,
+    *,
+    items: Sequence[MappedTicket],
+    now: datetime,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> list[Acceptance]:
     """Store each ticket version and its event in the caller's transaction, in order.
 
@@ -131,7 +139,7 @@ async def accept_batch(
     an event row goes to the outbox. Two SELECTs and at most four multi-row writes per batch.
     """
     ids = [ticket_id(m.source, m.upstream_id) for m in items]
-    batch = _Batch(tickets=await _load_tickets(session, set(ids)))
+    batch = _Batch(tickets=await _load_tickets(session, set(ids)), max_event_bytes=max_event_bytes)
     # A ticket unknown before this batch has no versions yet: ask only about the others.
     pairs = {(t, m.version.key) for t, m in zip(ids, items, strict=True) if t in batch.tickets}
     known = await _known_versions(session, pairs) if pairs else {}
@@ -241,7 +249,9 @@ def _apply(batch: _Batch, tid: str, mapped: MappedTicket, key: str, now: datetim
             "event_id": eid,
             "topic": TICKETS,
             "key": tid,
-            "value": encode(_event(tid, mapped, version, previous, eid, now)),
+            "value": _encoded(
+                _event(tid, mapped, version, previous, eid, now), batch.max_event_bytes
+            ),
             "content_type": CONTENT_TYPE,
             "created_at": now,
             "attempts": 0,
@@ -249,6 +259,20 @@ def _apply(batch: _Batch, tid: str, mapped: MappedTicket, key: str, now: datetim
     )
     batch.versions.append(_version_row(tid, mapped, key, now, version=version, event=eid))
     return Acceptance(tid, version, eid)
+
+
+def _encoded(event: CloudEvent[TicketEvent], limit: int) -> bytes:
+    """The event's bytes; without the raw payload when it would not fit a Kafka message.
+
+    Every mapped field comes from the body, so the event without ``raw`` is no larger than
+    the body plus a constant: with ``max_body_bytes`` below the limit it always fits.
+    """
+    value = encode(event)
+    if len(value) <= limit:
+        return value
+    ticket = event.data.ticket.model_copy(update={"raw": {}, "raw_omitted": True})
+    data = event.data.model_copy(update={"ticket": ticket})
+    return encode(event.model_copy(update={"data": data}))
 
 
 def _event(
@@ -296,107 +320,4 @@ def _version_row(
         "event_id": event,
         "received_at": now,
         "raw": mapped.raw,
-    }
-
-
-async def reject(
-    session: AsyncSession,
-    *,
-    source: str,
-    status_code: int,
-    reason: str,
-    errors: list[dict[str, Any]] | None,
-    content_type: str | None,
-    body: bytes,
-    keep_bytes: int,
-    now: datetime,
-) -> int:
-    """Keep a refused webhook (bounded body) so an operator can see and replay it."""
-    kept = body[:keep_bytes].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    row = RejectedWebhook(
-        source=source,
-        received_at=now,
-        status_code=status_code,
-        reason=reason[:2000],
-        errors=errors[:100] if errors else None,
-        content_type=(content_type or "")[:200] or None,
-        body_size=len(body),
-        body=kept,
-        body_truncated=len(body) > keep_bytes,
-    )
-    session.add(row)
-    await session.flush()
-    return row.id
-
-
-async def get_ticket(session: AsyncSession, tid: str) -> TicketRead | None:
-    """The ticket's current form and its versions, oldest first; ``None`` when unknown."""
-    ticket = await session.get(Ticket, tid)
-    if ticket is None:
-        return None
-    versions = await session.scalars(
-        select(TicketVersion).where(TicketVersion.ticket_id == tid).order_by(TicketVersion.id)
-    )
-    history = list(versions)
-    latest_raw = next((v.raw for v in reversed(history) if not v.stale), {})
-    current = CanonicalTicket.model_validate(
-        {
-            **ticket.fields,
-            "id": ticket.id,
-            "source": ticket.source,
-            "upstream_id": ticket.upstream_id,
-            "version": ticket.version,
-            "raw": latest_raw,
-        }
-    )
-    return TicketRead(
-        ticket=current,
-        history=[
-            TicketVersionRead(
-                upstream_version_key=v.upstream_version_key,
-                version=v.version,
-                stale=v.stale,
-                state=TicketState(v.state),
-                event_id=v.event_id,
-                received_at=v.received_at,
-            )
-            for v in history
-        ],
-    )
-
-
-async def list_rejections(
-    session: AsyncSession, *, source: str | None, before: int | None, limit: int
-) -> RejectionPage:
-    """Rejected webhooks, newest first, keyset-paginated by id."""
-    query = select(RejectedWebhook).order_by(RejectedWebhook.id.desc()).limit(limit + 1)
-    if source is not None:
-        query = query.where(RejectedWebhook.source == source)
-    if before is not None:
-        query = query.where(RejectedWebhook.id < before)
-    rows = list(await session.scalars(query))
-    page = rows[:limit]
-    return RejectionPage(
-        items=[RejectionRead.model_validate(r, from_attributes=True) for r in page],
-        next_before=page[-1].id if len(rows) > limit else None,
-    )
-
-
-async def prune(session: AsyncSession, *, before: datetime) -> dict[str, int]:
-    """Delete rejected webhooks and superseded versions received before ``before``.
-
-    A ticket's current version is kept whatever its age: it is the ticket's record.
-    """
-    rejected = await session.execute(
-        delete(RejectedWebhook).where(RejectedWebhook.received_at < before)
-    )
-    current = exists().where(
-        and_(Ticket.id == TicketVersion.ticket_id, Ticket.version == TicketVersion.version)
-    )
-    versions = await session.execute(
-        delete(TicketVersion).where(TicketVersion.received_at < before, ~current)
-    )
-    return {
-        "rejected_webhook": int(rejected.rowcount or 0),  # type: ignore[attr-defined]
-        "ticket_version": int(versions.rowcount or 0),  # type: ignore[attr-defined]
     }

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+from vigie_common.credentials import Credentials
 from vigie_common.settings import ServiceSettings, weak_secret_reason
 
 from vigie_ingest.sources.base import MappingOptions, ServiceNowFields
 
-SecretsBySource = Annotated[dict[str, tuple[SecretStr, ...]], NoDecode]
-
-
-def parse_credentials(value: Any) -> Any:
-    """Parse ``source=secret[|secret2];source2=…`` (several secrets: rotation)."""
-    if not isinstance(value, str):
-        return value
-    parsed: dict[str, tuple[str, ...]] = {}
-    for entry in filter(None, (part.strip() for part in value.split(";"))):
-        name, sep, secrets = entry.partition("=")
-        if not sep or not name.strip():
-            raise ValueError("expected source=secret[|secret2];source2=… (an entry has no '=')")
-        values = tuple(s.strip() for s in secrets.split("|") if s.strip())
-        if not values:
-            raise ValueError(f"no secret given for source {name.strip()!r}")
-        parsed[name.strip()] = values
-    return parsed
+RECORD_OVERHEAD_BYTES: Final = 1024
+"""Key, headers and record framing around an event, with room to spare."""
+EVENT_HEADROOM_BYTES: Final = 64 * 1024
+"""An event without its raw payload is at most the body plus the envelope: this covers it."""
 
 
 class IngestSettings(ServiceSettings):
@@ -37,11 +25,11 @@ class IngestSettings(ServiceSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    webhook_secrets: SecretsBySource = Field(
+    webhook_secrets: Credentials = Field(
         default_factory=dict,
         description="HMAC secrets per source: source=secret[|secret2];source2=…",
     )
-    bearer_tokens: SecretsBySource = Field(
+    bearer_tokens: Credentials = Field(
         default_factory=dict,
         description="Bearer tokens per source, for sources that cannot sign",
     )
@@ -83,10 +71,6 @@ class IngestSettings(ServiceSettings):
     )
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
 
-    _check_credentials = field_validator("webhook_secrets", "bearer_tokens", mode="before")(
-        parse_credentials
-    )
-
     @field_validator("default_timezone", "servicenow_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -95,6 +79,23 @@ class IngestSettings(ServiceSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _body_fits_one_message(self) -> IngestSettings:
+        """An accepted webhook must always fit one Kafka message (its event may drop raw)."""
+        if self.max_body_bytes + EVENT_HEADROOM_BYTES > self.max_event_bytes:
+            raise ValueError(
+                f"VIGIE_INGEST_MAX_BODY_BYTES ({self.max_body_bytes}) must stay "
+                f"{EVENT_HEADROOM_BYTES} bytes under VIGIE_KAFKA_MAX_MESSAGE_BYTES "
+                f"({self.kafka_max_message_bytes}): raise the latter (and the topics' "
+                "max.message.bytes) or lower the former"
+            )
+        return self
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event value: the message limit less the record's key and headers."""
+        return self.kafka_max_message_bytes - RECORD_OVERHEAD_BYTES
 
     @model_validator(mode="after")
     def _no_weak_secrets_in_prod(self) -> IngestSettings:

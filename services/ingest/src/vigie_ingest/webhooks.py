@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from vigie_common.logs import Throttle, get_logger
 
-from vigie_ingest import admission, service
+from vigie_ingest import admission, records
 from vigie_ingest.errors import (
     BodyTooLarge,
     IngestError,
@@ -130,7 +130,7 @@ async def _keep_rejection(
 ) -> None:
     try:
         async with runtime.sessions() as session, session.begin():
-            await service.reject(
+            await records.reject(
                 session,
                 source=source,
                 status_code=status_of(error),

@@ -97,6 +97,11 @@ class CanonicalTicket(TicketFields):
     upstream_id: str = Field(description="The ticket number upstream, e.g. INC0012345")
     version: int = Field(ge=1, description="vigie's version counter for this ticket, from 1")
     raw: dict[str, Any] = Field(default_factory=dict, description="The payload as received")
+    raw_omitted: bool = Field(
+        default=False,
+        description="The payload was too large to ride along: ingest keeps it "
+        "(GET /v1/tickets/{id}); the mapped fields above are complete",
+    )
 
 
 class TicketEvent(BaseModel):
