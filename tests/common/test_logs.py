@@ -70,12 +70,48 @@ def test_redact_hides_passwords_in_urls(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://:pw-1@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("connect to amqp://:s3cr3t@mq/ now", "connect to amqp://:***@mq/ now"),
+        ("https://h/cb?password=pw-2", "https://h/cb?password=***"),
+        ("https://h/cb?a=1&token=tk-3&b=2", "https://h/cb?a=1&token=***&b=2"),
+        ("GET /v1?access_token=tk-4 HTTP/1.1", "GET /v1?access_token=*** HTTP/1.1"),
+        ("sasl_password=pw-5 sasl_mechanism=PLAIN", "sasl_password=*** sasl_mechanism=PLAIN"),
+        ("options {'sasl_plain_password': 'pw-6'}", "options {'sasl_plain_password': '***'}"),
+        ('{"client_secret": "pw-7", "id": 1}', '{"client_secret": "***", "id": 1}'),
+        ("VIGIE_KAFKA_SASL_PASSWORD=pw-8", "VIGIE_KAFKA_SASL_PASSWORD=***"),
+        ("Authorization: Bearer tk-9", "Authorization: Bearer ***"),
+    ],
+    ids=[
+        "url-empty-user",
+        "url-empty-user-in-a-sentence",
+        "query-password",
+        "query-token-among-others",
+        "query-access-token",
+        "key-equals-value",
+        "python-repr-of-a-dict",
+        "json-text",
+        "environment-assignment",
+        "bearer-header",
+    ],
+)
+def test_redact_hides_secrets_written_inside_strings(text: str, expected: str) -> None:
+    """Item 10: ``scheme://:pw@host`` and ``?password=`` forms used to pass through."""
+    assert redact(text) == expected
+    assert redact({"error": text}) == {"error": expected}
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "postgresql+asyncpg://vigie@db/vigie",
         "sqlite+aiosqlite:///./.vigie/vigie.db",
         "https://example.com/a:b",
         "time 12:30@noon",
+        "https://h/search?q=token&page=2",
+        "password policy: 16 characters",
+        "the bearer of this ticket",
         42,
         None,
         3.5,

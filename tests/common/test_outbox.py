@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vigie_common.clock import FrozenClock
-from vigie_common.db.engine import make_engine, make_sessionmaker, transaction
-from vigie_common.db.outbox import OutboxRelay, RelayMetrics
 from vigie_common.kafka.producer import EventProducer, producer_options
 from vigie_common.kafka.records import OutgoingRecord
 from vigie_common.settings import ServiceSettings
 
-from tests.common.tables import OutboxEvent, common_db
+from tests.common.tables import METRICS_PREFIX as PREFIX
+from tests.common.tables import Relays, add_events, outbox_rows, relays_on
 from tests.support.database import DatabaseFactory
 from tests.support.kafka import eventually, read_records, unique_topic
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2025, 6, 19, 9, 0, tzinfo=UTC)
-PREFIX = "vigie_test"
 
 
 class PublishRefused(Exception):
-    """What the fake broker answers for a record it refuses."""
+    """What the fake broker answers for a record it refuses (a transient refusal)."""
 
 
 @dataclass
@@ -50,78 +45,21 @@ class FakePublisher:
         ]
 
 
-OPEN_RELAYS: list[OutboxRelay] = []
-"""Relays made by a test: closed before its engine goes (on PostgreSQL each holds its lock)."""
-
-
 @pytest.fixture
-async def sessions(databases: DatabaseFactory) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(common_db(databases))
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        while OPEN_RELAYS:
-            await OPEN_RELAYS.pop().close()
-        await engine.dispose()
-
-
-async def add_events(
-    sessions: async_sessionmaker[AsyncSession],
-    clock: FrozenClock,
-    keys: Sequence[str],
-    topic: str = "vigie.test.v1",
-) -> list[bytes]:
-    """One committed outbox row per key, in order (``seq`` follows); returns the values."""
-    values = [f"{key}#{uuid.uuid4().hex}".encode() for key in keys]
-    async with transaction(sessions) as session:
-        for key, value in zip(keys, values, strict=True):
-            session.add(
-                OutboxEvent(
-                    event_id=str(uuid.uuid4()),
-                    topic=topic,
-                    key=key,
-                    value=value,
-                    content_type="application/cloudevents+json",
-                    created_at=clock.now(),
-                )
-            )
-            await session.flush()  # seq in insertion order
-    return values
-
-
-async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxEvent]:
-    async with sessions() as session:
-        return list(await session.scalars(select(OutboxEvent).order_by(OutboxEvent.seq)))
-
-
-def relay(
-    sessions: async_sessionmaker[AsyncSession],
-    publisher: FakePublisher | EventProducer,
-    clock: FrozenClock,
-    registry: CollectorRegistry | None = None,
-    **kw: object,
-) -> OutboxRelay:
-    metrics = RelayMetrics(registry, PREFIX) if registry is not None else None
-    made = OutboxRelay(
-        sessions=sessions,
-        model=OutboxEvent,
-        publisher=publisher,
-        clock=clock,
-        metrics=metrics,
-        **kw,  # type: ignore[arg-type]
-    )
-    OPEN_RELAYS.append(made)
-    return made
+async def relays(databases: DatabaseFactory) -> AsyncIterator[Relays]:
+    async with relays_on(databases) as made:
+        yield made
 
 
 async def test_drain_publishes_pending_rows_in_seq_order_and_marks_them_sent(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
     keys = ["t-1", "t-2", "t-1", "t-3", "t-1"]
     values = await add_events(sessions, clock, keys)
     publisher = FakePublisher()
-    outbox = relay(sessions, publisher, clock)
+    outbox = relays.make(publisher, clock)
     clock.advance(timedelta(seconds=2))
 
     published = await outbox.drain_once()
@@ -132,7 +70,7 @@ async def test_drain_publishes_pending_rows_in_seq_order_and_marks_them_sent(
     assert [r.value for r in call] == values
     assert all(r.topic == "vigie.test.v1" for r in call)
     assert all(r.headers == (("content-type", b"application/cloudevents+json"),) for r in call)
-    after = await rows(sessions)
+    after = await outbox_rows(sessions)
     assert [r.sent_at for r in after] == [START + timedelta(seconds=2)] * 5
     assert [r.attempts for r in after] == [0] * 5
     assert await outbox.refresh_stats() == (0, 0.0)
@@ -141,13 +79,14 @@ async def test_drain_publishes_pending_rows_in_seq_order_and_marks_them_sent(
 
 
 async def test_drain_respects_the_batch_size_and_continues_in_order(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
     keys = [f"k-{i}" for i in range(7)]
     await add_events(sessions, clock, keys)
     publisher = FakePublisher()
-    outbox = relay(sessions, publisher, clock, batch_size=3)
+    outbox = relays.make(publisher, clock, batch_size=3)
 
     counts = [await outbox.drain_once() for _ in range(4)]
 
@@ -160,20 +99,21 @@ async def test_drain_respects_the_batch_size_and_continues_in_order(
 
 
 async def test_failure_of_the_third_record_marks_two_sent_and_keeps_the_rest_in_order(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
     keys = ["a-1", "a-2", "a-3", "a-4", "a-5"]
     await add_events(sessions, clock, keys)
     publisher = FakePublisher(refuse={2})
     registry = CollectorRegistry()
-    outbox = relay(sessions, publisher, clock, registry)
+    outbox = relays.make(publisher, clock, registry)
     clock.advance(timedelta(seconds=3))
 
     published = await outbox.drain_once()
 
     assert published == 2
-    first = await rows(sessions)
+    first = await outbox_rows(sessions)
     assert [r.key for r in first] == keys
     assert [r.sent_at for r in first[:2]] == [START + timedelta(seconds=3)] * 2
     assert first[2].sent_at is None
@@ -190,20 +130,21 @@ async def test_failure_of_the_third_record_marks_two_sent_and_keeps_the_rest_in_
     assert await outbox.drain_once() == 3
 
     assert [r.key for r in publisher.calls[1]] == keys[2:]
-    second = await rows(sessions)
+    second = await outbox_rows(sessions)
     assert [r.sent_at for r in second[2:]] == [START + timedelta(seconds=4)] * 3
     assert second[2].attempts == 1, "the attempt count stays as a record of the failure"
     assert await outbox.refresh_stats() == (0, 0.0)
 
 
 async def test_relay_metrics_count_published_errors_and_delay(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
     await add_events(sessions, clock, ["m-1", "m-2", "m-3", "m-4"])
     publisher = FakePublisher(refuse={2})
     registry = CollectorRegistry()
-    outbox = relay(sessions, publisher, clock, registry)
+    outbox = relays.make(publisher, clock, registry)
     clock.advance(timedelta(seconds=3))
 
     await outbox.drain_once()
@@ -224,10 +165,11 @@ async def test_relay_metrics_count_published_errors_and_delay(
 
 
 async def test_prune_deletes_only_rows_sent_before_the_retention(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
-    outbox = relay(sessions, FakePublisher(), clock, retention=timedelta(days=7))
+    outbox = relays.make(FakePublisher(), clock, retention=timedelta(days=7))
     await add_events(sessions, clock, ["old-1", "old-2"])
     await outbox.drain_once()  # sent at START
     clock.advance(timedelta(days=6))
@@ -239,17 +181,18 @@ async def test_prune_deletes_only_rows_sent_before_the_retention(
     deleted = await outbox.prune()
 
     assert deleted == 2
-    left = await rows(sessions)
+    left = await outbox_rows(sessions)
     assert [(r.key, r.sent_at is None) for r in left] == [("recent", False), ("pending", True)]
     assert await outbox.prune() == 0
 
 
 async def test_run_publishes_when_woken_and_survives_cancellation(
-    sessions: async_sessionmaker[AsyncSession],
+    relays: Relays,
 ) -> None:
+    sessions = relays.sessions
     clock = FrozenClock(START)
     publisher = FakePublisher()
-    outbox = relay(sessions, publisher, clock, poll_interval=30.0)
+    outbox = relays.make(publisher, clock, poll_interval=30.0)
     task = asyncio.create_task(outbox.run())
     try:
         await asyncio.sleep(0.2)  # first cycle done, now waiting for a wake-up
@@ -257,7 +200,7 @@ async def test_run_publishes_when_woken_and_survives_cancellation(
         outbox.wake()
 
         async def published() -> bool:
-            return any(r.sent_at is not None for r in await rows(sessions))
+            return any(r.sent_at is not None for r in await outbox_rows(sessions))
 
         await eventually(published, within=10)
     finally:
@@ -269,8 +212,9 @@ async def test_run_publishes_when_woken_and_survives_cancellation(
 
 
 async def test_relay_with_the_real_producer_publishes_in_order_to_kafka(
-    sessions: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+    relays: Relays, kafka_bootstrap: str
 ) -> None:
+    sessions = relays.sessions
     topic = unique_topic()
     clock = FrozenClock(START)
     keys = [f"ticket-{i % 3}" for i in range(9)]
@@ -278,7 +222,7 @@ async def test_relay_with_the_real_producer_publishes_in_order_to_kafka(
     settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_idempotence=False)
     producer = EventProducer(producer_options(settings, client_id="vigie-test-outbox"))
     try:
-        outbox = relay(sessions, producer, clock)
+        outbox = relays.make(producer, clock)
 
         async def drained() -> bool:
             await outbox.drain_once()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pathlib
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -254,3 +256,110 @@ def test_load_settings_names_the_shared_variable_that_was_actually_set(
     err = capsys.readouterr().err
     assert "greater than or equal to 1000" in err
     assert "VIGIE_KAFKA_REQUEST_TIMEOUT_MS" in err, err
+
+
+def test_kafka_tls_and_sasl_settings_are_shared(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """Item 7: one ``VIGIE_KAFKA_…`` serves every service; ``VIGIE_<SERVICE>_KAFKA_…`` wins."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("ca")
+    monkeypatch.setenv("VIGIE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("VIGIE_KAFKA_SSL_CAFILE", str(ca))
+    monkeypatch.setenv("VIGIE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("VIGIE_KAFKA_SASL_USERNAME", "shared-user")
+    monkeypatch.setenv("VIGIE_KAFKA_SASL_PASSWORD", STRONG)
+    monkeypatch.setenv("VIGIE_INGEST_KAFKA_SASL_USERNAME", "ingest-user")
+    monkeypatch.setenv("VIGIE_KAFKA_MAX_MESSAGE_BYTES", str(3 * 1024 * 1024))
+
+    settings = IngestSettings()
+
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_ssl_cafile == ca
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.kafka_sasl_username == "ingest-user"
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == STRONG
+    assert settings.kafka_max_message_bytes == 3 * 1024 * 1024
+    assert STRONG not in repr(settings)
+
+
+def test_kafka_max_message_bytes_below_one_mib_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VIGIE_KAFKA_MAX_MESSAGE_BYTES", "1000")
+
+    with pytest.raises(SystemExit):
+        load_settings(IngestSettings, prog="vigie-ingest")
+
+    err = capsys.readouterr().err
+    assert "invalid setting VIGIE_KAFKA_MAX_MESSAGE_BYTES" in err, err
+    assert "1048576" in err, err
+
+
+SASL_PASSWORD = "sasl-pw-0123456789-never-shown"
+
+
+def test_sasl_password_and_password_file_together_are_refused(tmp_path: pathlib.Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text(SASL_PASSWORD)
+
+    with pytest.raises(ValidationError) as caught:
+        ServiceSettings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_username="u",
+            kafka_sasl_password=SASL_PASSWORD,
+            kafka_sasl_password_file=secret,
+        )
+
+    assert "set VIGIE_KAFKA_SASL_PASSWORD or VIGIE_KAFKA_SASL_PASSWORD_FILE, not both" in str(
+        caught.value
+    )
+    assert SASL_PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "make", "reason"),
+    [
+        ("VIGIE_KAFKA_SSL_CAFILE", lambda d: d / "missing.pem", "No such file or directory"),
+        ("VIGIE_KAFKA_SSL_CERTFILE", lambda d: d, "Is a directory"),
+        ("VIGIE_KAFKA_SASL_PASSWORD_FILE", lambda d: d / "missing", "No such file or directory"),
+    ],
+    ids=["missing-ca", "unreadable-cert", "missing-password-file"],
+)
+def test_a_file_that_cannot_be_read_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+    variable: str,
+    make: Any,
+    reason: str,
+) -> None:
+    path = make(tmp_path)
+    monkeypatch.setenv("VIGIE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("VIGIE_KAFKA_SASL_USERNAME", "u")
+    if variable != "VIGIE_KAFKA_SASL_PASSWORD_FILE":
+        monkeypatch.setenv("VIGIE_KAFKA_SASL_PASSWORD", SASL_PASSWORD)
+    monkeypatch.setenv(variable, str(path))
+
+    with pytest.raises(SystemExit):
+        load_settings(IngestSettings, prog="vigie-ingest")
+
+    err = capsys.readouterr().err
+    assert f"invalid setting {variable}: Value error, cannot read {path}: {reason}" in err, err
+
+
+def test_an_empty_password_file_is_refused(tmp_path: pathlib.Path) -> None:
+    empty = tmp_path / "pw"
+    empty.write_text("\n")
+
+    with pytest.raises(ValidationError) as caught:
+        ServiceSettings(
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_username="u",
+            kafka_sasl_password_file=empty,
+        )
+
+    [error] = caught.value.errors()
+    assert error["loc"] == ("kafka_sasl_password_file",)
+    assert f"{empty} is empty" in error["msg"]

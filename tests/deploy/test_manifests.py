@@ -64,6 +64,25 @@ def test_k8s_config_map_sets_only_variables_some_service_reads() -> None:
     assert set(config["data"]) - readable == set()
 
 
+def test_k8s_containers_set_only_variables_their_service_reads() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the kustomize build cannot run here")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "deploy/k8s/base")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for doc in yaml.safe_load_all(rendered):
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            readable = known_variables(SETTINGS[container["name"]])
+            names = {e["name"] for e in container.get("env", []) if e["name"].startswith("VIGIE_")}
+            assert names - readable == set(), f"{doc['metadata']['name']}/{container['name']}"
+
+
 def test_k8s_base_builds_with_kustomize() -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:

@@ -32,28 +32,36 @@ class Output:
     def __init__(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         self._stream = process.stdout
-        self._lines: queue.Queue[str] = queue.Queue()
+        self._lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
+        self.ended = False
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
     def _pump(self) -> None:
         for line in self._stream:
             self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)  # the process closed its output: nothing more will come
 
     def wait_for(self, wanted: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while wanted not in self.seen:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self.ended:
                 raise AssertionError(f"no {wanted!r} line within {timeout} s: {self.seen}")
             with contextlib.suppress(queue.Empty):
-                self.seen.append(self._lines.get(timeout=min(left, 0.5)))
+                line = self._lines.get(timeout=min(left, 0.5))
+                if line is None:
+                    self.ended = True
+                else:
+                    self.seen.append(line)
 
     def rest(self, timeout: float = 5.0) -> list[str]:
         self._thread.join(timeout)
         while not self._lines.empty():
-            self.seen.append(self._lines.get_nowait())
+            line = self._lines.get_nowait()
+            if line is not None:
+                self.seen.append(line)
         return self.seen
 
 
@@ -65,9 +73,9 @@ def _up_command(data_dir: Path, ingest: int, prober: int, notifier: int) -> list
         str(data_dir),
         "--ingest-port",
         str(ingest),
-        "--prober-metrics-port",
+        "--prober-port",
         str(prober),
-        "--notifier-metrics-port",
+        "--notifier-port",
         str(notifier),
     ]
 
@@ -151,10 +159,23 @@ def test_up_runs_the_stack_end_to_end_and_stops_on_ctrl_c(
         _wait_processed(client, prober, "prober", timeout=30)
         _wait_processed(client, notifier, "notifier", timeout=30)
 
+    ticket_url = next(line for line in sent.stdout.splitlines() if line.startswith("ticket: "))
+    ticket_url = ticket_url.removeprefix("ticket: ")
+    read_token = (tmp_path / "data" / "read-token").read_text().strip()
+    assert str(tmp_path / "data" / "read-token") in sent.stdout
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        assert client.get(ticket_url).status_code == 401
+        auth = {"Authorization": f"Bearer {read_token}"}
+        assert client.get(ticket_url, headers=auth).status_code == 200
+
+    token_line = next(line for line in output.seen if line.strip().startswith("read token"))
+    assert str(tmp_path / "data" / "read-token") in token_line
     secret = read_secret(DataDir.at(tmp_path / "data"))
     logs = "".join(p.read_text() for p in (tmp_path / "data" / "logs").glob("*.log"))
-    assert secret not in logs
-    assert secret not in "\n".join(output.seen)
+    for value in (secret, read_token):
+        assert value not in logs
+        assert value not in "\n".join(output.seen)
+        assert value not in sent.stdout
 
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
@@ -177,8 +198,8 @@ def test_up_fails_fast_naming_a_port_in_use(tmp_path: Path) -> None:
             timeout=30,
         )
     assert result.returncode != 0
-    assert f"port {taken}" in result.stderr
-    assert "--prober-metrics-port" in result.stderr
+    assert f"port {taken} on 127.0.0.1 is already in use" in result.stderr
+    assert "--prober-port" in result.stderr
     assert time.monotonic() - started < 15
     assert "starting the embedded broker" not in result.stdout
 
@@ -190,3 +211,20 @@ def test_the_dev_secret_is_private_and_survives_restarts(tmp_path: Path) -> None
     assert stat.S_IMODE(os.stat(data.secret_file).st_mode) == 0o600
     assert load_or_create_secret(data) == first == read_secret(data)
     assert len(first) >= 32
+
+
+def test_up_explains_an_unusable_secret_file_without_a_traceback(tmp_path: Path) -> None:
+    data = DataDir.at(tmp_path / "data")
+    data.prepare()
+    data.secret_file.write_text("not;a|secret\n")
+    result = subprocess.run(
+        _up_command(tmp_path / "data", free_port(), free_port(), free_port()),
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "does not hold a usable webhook secret: delete it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "starting the embedded broker" not in result.stdout

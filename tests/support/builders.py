@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from vigie_ingest.signatures import sign
+from vigie_common.signatures import sign
 from vigie_ingest.sources.oceane import EXAMPLE as OCEANE_EXAMPLE
 
 SECRET = "test-secret-0123456789abcdef"

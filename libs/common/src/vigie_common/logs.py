@@ -12,16 +12,45 @@ from typing import Any
 import structlog
 
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|signature|api_key", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
+_HINT = re.compile(r"secret|token|passw|api_?key|Bearer|://", re.I)
+"""Cheap test first: most strings hold none of these, and skip the patterns below."""
+# The user may be empty (``redis://:pw@host``). The lookbehind anchors a match at a word start
+# and the bounded repeats keep a long string from costing quadratic time.
+_URL_PASSWORD = re.compile(
+    r"(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{0,30}://[^:/@\s]{0,128}):[^@\s]{1,256}@", re.I
+)
+# ``?password=…``, ``&token=…``, ``sasl_password=…``, ``'client_secret': '…'``, ``X_TOKEN=…``:
+# a secret-looking name, ``=`` or ``:`` (quotes and spaces around it), then the value up to
+# a separator. Not ``signature`` (``t=…,v1=…`` is no secret and ``,`` would cut it short).
+_KEY_VALUE = re.compile(
+    r"(?<![\w.-])(?P<key>[\w.-]{0,40}?(?:secret|token|password|passwd|api_?key)[\w.-]{0,40}?)"
+    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s&\"',;}\]]+)",
+    re.I,
+)
+# ``Bearer`` as HTTP clients write it; the lowercase word in a sentence is left alone.
+_BEARER = re.compile(r"\b(?P<scheme>Bearer\s+)[^\s\"',;}\]]+")
 REDACTED = "***"
 
 
+def _redact_text(text: str) -> str:
+    if not _HINT.search(text):
+        return text
+    text = _URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", text)
+    text = _KEY_VALUE.sub(r"\g<key>\g<sep>" + REDACTED, text)
+    return _BEARER.sub(r"\g<scheme>" + REDACTED, text)
+
+
 def redact(value: Any, key: str = "") -> Any:
-    """Hide secret-looking keys and passwords inside URLs, recursively."""
+    """Hide secret-looking keys, and secrets written inside strings, recursively.
+
+    Inside strings: passwords in URLs (also with an empty user), ``name=value`` and
+    ``'name': 'value'`` pairs whose name looks secret (query strings, reprs, JSON text,
+    environment assignments), and bearer tokens.
+    """
     if key and _SECRET_KEY.search(key):
         return REDACTED
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", value)
+        return _redact_text(value)
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

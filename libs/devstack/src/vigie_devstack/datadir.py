@@ -1,4 +1,4 @@
-"""The data folder of an embedded run: logs, SQLite files and the dev webhook secret."""
+"""The data folder of an embedded run: logs, SQLite files, the dev webhook secret and read token."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Final
 
 SECRET_FILE: Final = "webhook-secret"  # noqa: S105 - a file name, not a secret
+READ_TOKEN_FILE: Final = "read-token"  # noqa: S105 - a file name, not a token
 _SECRET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,200}")
 """What ``secrets.token_urlsafe`` writes; ``;``, ``|`` and ``=`` would break the variable."""
 
 
 class SecretFileError(RuntimeError):
-    """The webhook secret file is missing or unusable; the message says what to do."""
+    """A secret file (webhook secret, read token) is missing or unusable; says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,11 @@ class DataDir:
         """The dev webhook secret, shared by every source (mode 0600)."""
         return self.root / SECRET_FILE
 
+    @property
+    def read_token_file(self) -> Path:
+        """The dev read token of every service's GET endpoints (mode 0600)."""
+        return self.root / READ_TOKEN_FILE
+
     def log_file(self, name: str) -> Path:
         """``logs/<name>.log``: stdout and stderr of one process."""
         return self.logs / f"{name}.log"
@@ -56,37 +62,58 @@ class DataDir:
         self.logs.mkdir(parents=True, exist_ok=True)
 
 
+def _read(path: Path, what: str) -> str:
+    """A secret vigie wrote at ``path``; ``what`` names it in the errors."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SecretFileError(
+            f"no {what} in {path}: start vigie with `make run` (same --data-dir) first"
+        ) from None
+    except OSError as exc:
+        raise SecretFileError(f"cannot read {path}: {exc.strerror}") from None
+    if not _SECRET_SHAPE.fullmatch(value):
+        raise SecretFileError(f"{path} does not hold a usable {what}: delete it to get a new one")
+    return value
+
+
+def _load_or_create(path: Path, what: str) -> str:
+    """The secret at ``path``, generated on the first run (mode 0600, kept across restarts)."""
+    if not path.exists():
+        value = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read(path, what)  # another run created it meanwhile
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(value + "\n")
+        return value
+    path.chmod(0o600)
+    return _read(path, what)
+
+
 def read_secret(data: DataDir) -> str:
     """The dev webhook secret written by ``vigie up``.
 
     Raises:
         SecretFileError: When the file is missing, unreadable or not a secret vigie wrote.
     """
-    path = data.secret_file
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise SecretFileError(
-            f"no webhook secret in {path}: start vigie with `make run` (same --data-dir) first"
-        ) from None
-    except OSError as exc:
-        raise SecretFileError(f"cannot read {path}: {exc.strerror}") from None
-    if not _SECRET_SHAPE.fullmatch(value):
-        raise SecretFileError(f"{path} does not hold a usable secret: delete it to get a new one")
-    return value
+    return _read(data.secret_file, "webhook secret")
 
 
 def load_or_create_secret(data: DataDir) -> str:
-    """Return the dev webhook secret, generating it on the first run (kept across restarts)."""
-    path = data.secret_file
-    if not path.exists():
-        value = secrets.token_urlsafe(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return read_secret(data)  # another run created it meanwhile
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(value + "\n")
-        return value
-    path.chmod(0o600)
-    return read_secret(data)
+    """Return the dev webhook secret, generating it on the first run (kept across restarts).
+
+    Raises:
+        SecretFileError: When the file exists but does not hold a secret vigie wrote.
+    """
+    return _load_or_create(data.secret_file, "webhook secret")
+
+
+def load_or_create_read_token(data: DataDir) -> str:
+    """Return the dev read token, generating it on the first run (kept across restarts).
+
+    Raises:
+        SecretFileError: When the file exists but does not hold a token vigie wrote.
+    """
+    return _load_or_create(data.read_token_file, "read token")

@@ -21,8 +21,8 @@ from vigie_devstack.stack import Stack, StackError, log_tail
 
 DEFAULT_DATA_DIR: Final = ".vigie"
 DEFAULT_INGEST_PORT: Final = 8000
-DEFAULT_PROBER_METRICS_PORT: Final = 9101
-DEFAULT_NOTIFIER_METRICS_PORT: Final = 9102
+DEFAULT_PROBER_PORT: Final = 9101
+DEFAULT_NOTIFIER_PORT: Final = 9102
 
 
 def say(line: str) -> None:
@@ -64,21 +64,24 @@ def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
 
 
 def summary(stack: Stack, sample: str) -> list[str]:
-    """Where everything is, once ready."""
+    """Where everything is, once ready (the secrets' files, never their content)."""
     api = f"http://{HOST}:{stack.ports.ingest}"
     data = stack.data
-    return [
-        f"  API docs          {api}/docs",
-        f"  ingest metrics    {api}/metrics",
-        f"  prober metrics    http://{HOST}:{stack.ports.prober_metrics}/metrics",
-        f"  notifier metrics  http://{HOST}:{stack.ports.notifier_metrics}/metrics",
-        f"  broker            {stack.bootstrap_servers} (Tansu, in memory)",
-        f"  logs              {data.logs}/",
-        "  databases         " + ", ".join(str(data.database(s.name)) for s in stack.specs),
-        f"  webhook secret    {data.secret_file} (every source)",
-        f"  send a sample     {sample}",
-        "Ctrl-C stops everything.",
+    worker_paths = "(/metrics, /healthz, /readyz, read API)"
+    rows = [
+        ("API docs", f"{api}/docs"),
+        ("ingest metrics", f"{api}/metrics"),
+        ("prober API/metrics", f"http://{HOST}:{stack.ports.prober}/ {worker_paths}"),
+        ("notifier API/metrics", f"http://{HOST}:{stack.ports.notifier}/ {worker_paths}"),
+        ("broker", f"{stack.bootstrap_servers} (Tansu, in memory)"),
+        ("logs", f"{data.logs}/"),
+        ("databases", ", ".join(str(data.database(s.name)) for s in stack.specs)),
+        ("webhook secret", f"{data.secret_file} (every source)"),
+        ("read token", f"{data.read_token_file} (Authorization: Bearer <its content>)"),
+        ("send a sample", sample),
     ]
+    width = max(len(label) for label, _ in rows) + 2
+    return [f"  {label:<{width}}{value}" for label, value in rows] + ["Ctrl-C stops everything."]
 
 
 async def _start_and_watch(stack: Stack, sample: str) -> StackError:
@@ -126,11 +129,7 @@ async def up(stack: Stack, sample: str) -> int:
 
 
 def _ports(args: argparse.Namespace) -> Ports:
-    return Ports(
-        ingest=args.ingest_port,
-        prober_metrics=args.prober_metrics_port,
-        notifier_metrics=args.notifier_metrics_port,
-    )
+    return Ports(ingest=args.ingest_port, prober=args.prober_port, notifier=args.notifier_port)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -157,7 +156,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     say(f"HTTP {result.status} {result.reason}")
     say(json.dumps(result.body, indent=2, ensure_ascii=False))
     if result.ticket_url:
+        token_file = shlex.quote(str(data.read_token_file))
         say(f"ticket: {result.ticket_url}")
+        say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {result.ticket_url}')
     return 0 if 200 <= result.status < 300 else 1
 
 
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
-        help="logs, SQLite files and the dev webhook secret (default: %(default)s)",
+        help="logs, SQLite files, the dev webhook secret and read token (default: %(default)s)",
     )
     common.add_argument(
         "--ingest-port",
@@ -192,16 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser(
         "up", parents=[common], help="start the broker and the services; Ctrl-C stops them"
     )
-    for name, default in (
-        ("prober", DEFAULT_PROBER_METRICS_PORT),
-        ("notifier", DEFAULT_NOTIFIER_METRICS_PORT),
-    ):
+    for name, default in (("prober", DEFAULT_PROBER_PORT), ("notifier", DEFAULT_NOTIFIER_PORT)):
         start.add_argument(
-            f"--{name}-metrics-port",
+            f"--{name}-port",
             type=port,
             default=default,
             metavar="PORT",
-            help=f"the {name}'s /metrics port on 127.0.0.1 (default: %(default)s)",
+            help=f"the {name}'s HTTP port on 127.0.0.1: API, health, metrics "
+            "(default: %(default)s)",
+        )
+        start.add_argument(  # the name before the workers served more than /metrics
+            f"--{name}-metrics-port",
+            dest=f"{name}_port",
+            type=port,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
         )
     start.set_defaults(handler=_cmd_up)
 

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
-from vigie_ingest.signatures import HEADER, sign
-from vigie_ingest.sources import oceane
+from vigie_common.signatures import HEADER, sign
 
 from vigie_devstack.services import HOST
 
-OCEANE_SAMPLE: Final[dict[str, Any]] = oceane.EXAMPLE
-"""The ticket of design.md §1, as the telco tool posts it."""
+OCEANE_SAMPLE: Final[dict[str, Any]] = {
+    "numero": "2505057242",
+    "date_creation": "30/05/2025 09:52",
+    "initiateur": "Système externe SMILE SMILE",
+    "raison_sociale": "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE",
+    "nature_initiale": "Service dégradé",
+    "dernier_etat": "En cours",
+    "engagement": "GTR S2 240 mn Lundi au Samedi 8h à 18h",
+    "site_extremite_a": "INL_MOIRA_EVPN_LA1",
+    "site_extremite_b": "INU_CONF5_EVPN_LA1",
+    "identifiant_ressource_cedre": "CD0HG0FDC",
+    "acces_ethernet": "0050VKF3",
+    "type_acces": "Nominal",
+    "type_produit": "RSS - Support DSL ETH",
+    "alertes": ["Offre Service Client : Service Client Réseau"],
+    "donnees_complementaires": "[BES2] INTER BOA 16/06 17h30",
+    "ville": "MOIRANS",
+}
+"""The ticket of design.md §1, as the telco tool posts it (a copy: the launcher sends it as any
+upstream would, without importing ingest)."""
 
 SAMPLES: Final[dict[str, dict[str, Any]]] = {"oceane": OCEANE_SAMPLE}
 """Built-in sample per source."""
@@ -41,7 +59,7 @@ def unique_numero() -> str:
 
 def sample_ticket(source: str, numero: str | None = None) -> dict[str, Any]:
     """The sample payload of ``source`` with its own ticket number."""
-    ticket = dict(SAMPLES[source])
+    ticket = copy.deepcopy(SAMPLES[source])
     ticket["numero"] = numero or unique_numero()
     return ticket
 

@@ -20,8 +20,10 @@ class Ports:
     """The loopback ports the services listen on."""
 
     ingest: int
-    prober_metrics: int
-    notifier_metrics: int
+    prober: int
+    """The prober's HTTP port: /healthz, /readyz, /metrics and its read API."""
+    notifier: int
+    """The notifier's HTTP port, serving the same paths."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +51,24 @@ def service_specs(ports: Ports) -> list[ServiceSpec]:
     """Ingest, prober and notifier, in starting order."""
     return [
         ServiceSpec("ingest", "serve", ports.ingest, "--ingest-port", "/readyz"),
-        ServiceSpec("prober", "run", ports.prober_metrics, "--prober-metrics-port", "/metrics"),
-        ServiceSpec(
-            "notifier", "run", ports.notifier_metrics, "--notifier-metrics-port", "/metrics"
-        ),
+        ServiceSpec("prober", "run", ports.prober, "--prober-port", "/metrics"),
+        ServiceSpec("notifier", "run", ports.notifier, "--notifier-port", "/metrics"),
     ]
 
 
 def service_environment(
-    base: Mapping[str, str], *, secret: str, bootstrap: str, ports: Ports
+    base: Mapping[str, str], *, secret: str, read_token: str, bootstrap: str, ports: Ports
 ) -> dict[str, str]:
-    """The variables every service gets (``VIGIE_DATABASE_URL`` is added per service)."""
+    """The variables every service gets (``VIGIE_DATABASE_URL`` is added per service).
+
+    Args:
+        base: The launcher's environment; its ``VIGIE_*`` variables are dropped but for
+            :data:`KEPT_VARIABLES`.
+        secret: The dev webhook secret, shared by every source.
+        read_token: The dev read token of every service's GET endpoints.
+        bootstrap: The embedded broker's address.
+        ports: Where the services listen, on loopback.
+    """
     env = {k: v for k, v in base.items() if not k.startswith("VIGIE_") or k in KEPT_VARIABLES}
     env.update(
         {
@@ -69,10 +78,11 @@ def service_environment(
             "VIGIE_INGEST_HOST": HOST,
             "VIGIE_INGEST_PORT": str(ports.ingest),
             "VIGIE_INGEST_WEBHOOK_SECRETS": ";".join(f"{s}={secret}" for s in SOURCES),
-            "VIGIE_PROBER_METRICS_HOST": HOST,
-            "VIGIE_PROBER_METRICS_PORT": str(ports.prober_metrics),
-            "VIGIE_NOTIFIER_METRICS_HOST": HOST,
-            "VIGIE_NOTIFIER_METRICS_PORT": str(ports.notifier_metrics),
+            "VIGIE_READ_TOKEN": read_token,
+            "VIGIE_PROBER_HOST": HOST,
+            "VIGIE_PROBER_PORT": str(ports.prober),
+            "VIGIE_NOTIFIER_HOST": HOST,
+            "VIGIE_NOTIFIER_PORT": str(ports.notifier),
             "VIGIE_LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
         }

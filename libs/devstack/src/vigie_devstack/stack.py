@@ -16,7 +16,12 @@ from typing import Final
 import httpx
 from vigie_common.kafka.tansu import BrokerStartError, EmbeddedBroker
 
-from vigie_devstack.datadir import DataDir, load_or_create_secret
+from vigie_devstack.datadir import (
+    DataDir,
+    SecretFileError,
+    load_or_create_read_token,
+    load_or_create_secret,
+)
 from vigie_devstack.services import (
     HOST,
     Ports,
@@ -105,6 +110,7 @@ class Stack:
         self._stop_timeout = stop_timeout
         self._broker: EmbeddedBroker | None = None
         self._running: dict[str, asyncio.subprocess.Process] = {}
+        self._read_token = ""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -121,6 +127,9 @@ class Stack:
         try:
             self.data.prepare()
             secret = load_or_create_secret(self.data)
+            self._read_token = load_or_create_read_token(self.data)
+        except SecretFileError as exc:
+            raise StackError(str(exc)) from None
         except OSError as exc:
             raise StackError(f"cannot use the data folder {self.data.root}: {exc}") from None
         self._say("starting the embedded broker (Tansu)…")
@@ -133,7 +142,11 @@ class Stack:
                 f"the embedded broker did not start: {exc}", log_file=tansu_log
             ) from exc
         env = service_environment(
-            os.environ, secret=secret, bootstrap=self._broker.bootstrap_servers, ports=self.ports
+            os.environ,
+            secret=secret,
+            read_token=self._read_token,
+            bootstrap=self._broker.bootstrap_servers,
+            ports=self.ports,
         )
         for spec in self.specs:
             self._say(f"migrating {spec.name} (SQLite)…")
@@ -191,7 +204,9 @@ class Stack:
         deadline = loop.time() + self._ready_timeout
         pending = list(self.specs)
         why: dict[str, str] = {}
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        # The token lets readiness see the checks' details where they are only for readers.
+        auth = {"Authorization": f"Bearer {self._read_token}"}
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, headers=auth) as client:
             while pending:
                 self._raise_if_exited()
                 for spec in list(pending):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vigie_common.db.base import ServiceBase, new_metadata
 from vigie_common.db.inbox import ProcessedEventMixin
+from vigie_common.db.outbox import OutboxMixin
 
 VERSION_TABLE = "alembic_version_notifier"
 
@@ -19,3 +20,12 @@ class ProcessedEvent(ProcessedEventMixin, Base):
     """Events whose effect is stored: redeliveries are skipped."""
 
     __tablename__ = "processed_event"
+
+
+class OutboxEvent(OutboxMixin, Base):
+    """Events the notifier emits, written in the transaction of their cause's effect.
+
+    The relay publishes them; a redelivered cause adds nothing (derived event ids).
+    """
+
+    __tablename__ = "outbox_event"

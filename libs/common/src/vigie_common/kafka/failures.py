@@ -11,7 +11,10 @@ from typing import Final
 
 from aiokafka import errors as kafka_errors
 
-__all__ = ["PERMANENT", "RecordRefused", "is_permanent"]
+__all__ = ["MAX_DESCRIPTION", "PERMANENT", "RecordRefused", "bounded", "describe", "is_permanent"]
+
+MAX_DESCRIPTION: Final = 300
+"""Longest description of a failure: what the producer holds, returns and logs."""
 
 
 class RecordRefused(Exception):
@@ -34,3 +37,21 @@ PERMANENT: Final[tuple[type[BaseException], ...]] = (
 def is_permanent(error: BaseException) -> bool:
     """True when publishing the same record again can never succeed."""
     return isinstance(error, PERMANENT)
+
+
+def describe(error: BaseException, *, prefix: str = "", limit: int = MAX_DESCRIPTION) -> str:
+    """One line, at most ``limit`` characters: ``[prefix: ]Type: message``.
+
+    Only this error's own text, never a repr that quotes the previous one: a failure that
+    repeats for hours keeps the same size (an outage once doubled a log line on every send).
+    """
+    name, text = type(error).__name__, str(error)
+    # aiokafka's text already starts with its type name: "KafkaConnectionError: Unable to …".
+    cause = text if text.startswith(name) else f"{name}: {text}" if text else name
+    return bounded(f"{prefix}: {cause}" if prefix else cause, limit)
+
+
+def bounded(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """``text`` on one line (whitespace runs made one space), cut to ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

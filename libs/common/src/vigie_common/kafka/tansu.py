@@ -16,15 +16,20 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Final, Self
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vigie_common.events import topics as vigie_topics
+from vigie_common.kafka.security import security_options
 from vigie_common.logs import get_logger
+from vigie_common.settings import KAFKA_MAX_MESSAGE_BYTES, ServiceSettings
 
 log = get_logger(__name__)
+
+MAX_MESSAGE_BYTES: Final = "max.message.bytes"
+"""The topic config that caps a record batch; set to the producer's ``max_request_size``."""
 
 
 class BrokerStartError(RuntimeError):
@@ -52,24 +57,62 @@ def tansu_binary() -> str:
         raise BrokerStartError(str(exc)) from exc
 
 
-def default_topics(partitions: int = 3) -> list[NewTopic]:
-    """Vigie's topics and their dead-letter topics."""
+def default_topics(
+    partitions: int = 3, *, max_message_bytes: int = KAFKA_MAX_MESSAGE_BYTES
+) -> list[NewTopic]:
+    """Vigie's topics and their dead-letter topics, taking records up to ``max_message_bytes``."""
     names = [*vigie_topics.ALL, *(vigie_topics.dead_letter(t) for t in vigie_topics.ALL)]
-    return [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+    return [
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs={MAX_MESSAGE_BYTES: str(max_message_bytes)},
+        )
+        for name in names
+    ]
 
 
-async def ensure_topics(bootstrap_servers: str, new_topics: Iterable[NewTopic]) -> None:
-    """Create the topics that do not exist yet (idempotent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+async def ensure_topics(
+    bootstrap_servers: str,
+    new_topics: Iterable[NewTopic],
+    *,
+    settings: ServiceSettings | None = None,
+) -> None:
+    """Create the topics that do not exist yet (idempotent); existing ones are left as they are.
+
+    With ``settings``, the admin client uses their TLS / SASL options, and a topic that does
+    not set ``max.message.bytes`` gets ``kafka_max_message_bytes``, the producer's limit (else
+    the default), so whatever the producer accepts the broker keeps.
+    """
+    options: dict[str, Any] = {"bootstrap_servers": bootstrap_servers, "request_timeout_ms": 10_000}
+    limit = KAFKA_MAX_MESSAGE_BYTES
+    if settings is not None:
+        options.update(security_options(settings))
+        limit = settings.kafka_max_message_bytes
+    wanted = [_with_size_limit(t, limit) for t in new_topics]
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in new_topics if t.name not in existing]
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+def _with_size_limit(topic: NewTopic, limit: int) -> NewTopic:
+    if MAX_MESSAGE_BYTES in topic.topic_configs:
+        return topic
+    return NewTopic(
+        topic.name,
+        num_partitions=topic.num_partitions,
+        replication_factor=topic.replication_factor,
+        replica_assignments=topic.replica_assignments or None,
+        topic_configs={**topic.topic_configs, MAX_MESSAGE_BYTES: str(limit)},
+    )
 
 
 async def _port_open(host: str, port: int) -> None:
