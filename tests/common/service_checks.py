@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
+import httpx
 from vigie_common.events.envelope import encode
 from vigie_common.events.tickets import TICKET_RECEIVED, TICKET_UPDATED
 from vigie_common.events.topics import TICKETS, dead_letter
 
 from tests.common.service_worker import (
     RunningWorker,
-    contained_exporter_leak,
     metrics_text,
     port_is_free,
     publish,
@@ -85,7 +87,7 @@ async def other_event_type_is_dead_lettered(
 
 
 async def stops_and_releases_its_port(worker: RunningWorker, bootstrap: str) -> None:
-    """Cancelling ``run_worker`` (its only stop short of a signal) leaves nothing behind."""
+    """Cancelling ``run_worker`` (a hard stop, not the stop event) leaves nothing behind."""
     event = ticket_received()
     await publish(bootstrap, event)
 
@@ -95,19 +97,45 @@ async def stops_and_releases_its_port(worker: RunningWorker, bootstrap: str) -> 
     await eventually(stored, within=WAIT, every=0.25)  # consuming: past the group join
     assert await _answers(worker)
 
-    with contained_exporter_leak(worker.spec.metrics_host, worker.spec.metrics_port) as leaks:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         worker.task.cancel()
         done, _ = await asyncio.wait({worker.task}, timeout=20)
         answers_after = await metrics_text(worker.metrics_url)
-        released = port_is_free(worker.spec.metrics_host, worker.spec.metrics_port)
+        released = port_is_free(worker.spec.host, worker.spec.port)
+        gc.collect()
+    needle = f"laddr=('{worker.spec.host}', {worker.spec.port})"
+    leaks = [str(w.message) for w in caught if needle in str(w.message)]
 
     assert done, "run_worker did not stop within 20 s of a cancel"
     assert worker.task.cancelled()
     assert answers_after is None
-    assert (released, leaks) == (True, []), (
-        "run_worker shuts the metrics exporter down without server_close(): its listening "
-        "socket stays bound until garbage-collected"
-    )
+    assert (released, leaks) == (True, [])
+
+
+async def is_ready_without_naming_the_broker(worker: RunningWorker, bootstrap: str) -> None:
+    """``/readyz`` turns 200 once the group is joined; it never shows where the broker is."""
+    async with httpx.AsyncClient(base_url=worker.base_url, timeout=5) as client:
+
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, within=WAIT, every=0.25)
+        answer = await client.get("/readyz")
+        health = await client.get("/healthz")
+
+    body = answer.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["consumer"] == "ok"
+    assert health.json() == {"status": "ok"}
+    for address in bootstrap.split(","):
+        _host, _, port = address.rpartition(":")
+        assert address not in answer.text
+        assert port not in answer.text, answer.text
 
 
 async def _answers(worker: RunningWorker) -> bool:

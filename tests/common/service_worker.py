@@ -1,31 +1,30 @@
 """A consumer service (prober, notifier) run for real through ``run_worker``, in-process.
 
-``run_worker`` has no stop hook: it stops on SIGTERM/SIGINT only, and a test must not send
-those to its own process. The worker is stopped by cancelling its task, which runs its
-``finally`` (consumer left, exporter shut down, producer stopped, engine disposed).
+The worker is stopped through its ``stop`` event (finish the message in hand, commit, stop the
+tasks, the API, the relay); ``service_checks.stops_and_releases_its_port`` cancels it instead,
+as an orchestrator's hard stop would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import socket
-import socketserver
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from vigie_common.cli import migrate
 from vigie_common.db.engine import make_engine, make_sessionmaker
 from vigie_common.db.inbox import ProcessedEventMixin
+from vigie_common.db.outbox import OutboxMixin
 from vigie_common.events.envelope import CloudEvent, encode, new_event
 from vigie_common.events.tickets import (
     TICKET_RECEIVED,
@@ -40,6 +39,7 @@ from vigie_common.kafka.tansu import free_port
 from vigie_common.kafka.worker import WorkerSpec, run_worker
 from vigie_common.metrics import new_registry
 from vigie_common.settings import ServiceSettings
+from vigie_common.tasks import BackgroundTask
 
 from tests.support.database import DatabaseFactory
 from tests.support.kafka import produce
@@ -57,21 +57,27 @@ class Service:
     handler: Handler
     inbox: type[ProcessedEventMixin]
     version_table: str
+    outbox: type[OutboxMixin] | None = None
 
 
 @dataclass
 class RunningWorker:
-    """A worker task, its settings and the registry its exporter serves."""
+    """A worker task, its settings and the registry its API serves."""
 
     service: Service
     spec: WorkerSpec
     settings: ServiceSettings
     registry: CollectorRegistry
     task: asyncio.Task[None]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.spec.host}:{self.spec.port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.spec.metrics_host}:{self.spec.metrics_port}/metrics"
+        return f"{self.base_url}/metrics"
 
     async def processed(self, event_id: str) -> ProcessedEventMixin | None:
         """The service's processed-event row of ``event_id``, read from its database."""
@@ -128,7 +134,7 @@ async def publish(bootstrap: str, *events: CloudEvent[Any]) -> None:
 
 
 async def metrics_text(url: str) -> str | None:
-    """The exporter's page, or None while it does not answer."""
+    """The page at ``url``, or None while it does not answer 200."""
     async with httpx.AsyncClient(timeout=2) as client:
         try:
             answer = await client.get(url)
@@ -138,7 +144,7 @@ async def metrics_text(url: str) -> str | None:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True when a new server could listen on ``host:port`` (as the exporter would: with
+    """True when a new server could listen on ``host:port`` (as the API does: with
     SO_REUSEADDR, so the TIME_WAIT of a closed scrape does not count as holding it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,53 +157,50 @@ def port_is_free(host: str, port: int) -> bool:
 
 @asynccontextmanager
 async def running_worker(
-    service: Service, db_url: str, bootstrap: str
+    service: Service,
+    db_url: str,
+    bootstrap: str,
+    *,
+    tasks: Sequence[BackgroundTask] = (),
+    routes: APIRouter | None = None,
+    **settings: Any,
 ) -> AsyncIterator[RunningWorker]:
-    """``run_worker`` with a consumer group of this test's own (reads the topic from the start)."""
-    settings = service.settings_cls(
-        env="test",
-        database_url=db_url,
-        kafka_bootstrap_servers=bootstrap,
-        kafka_idempotence=False,
-        kafka_request_timeout_ms=15_000,
-    )
+    """``run_worker`` with a consumer group of this test's own (reads the topic from the start).
+
+    ``settings`` override the service settings (``env``, ``read_token``, ``database_url``…).
+    """
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": db_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_idempotence": False,
+        "kafka_request_timeout_ms": 15_000,
+        **settings,
+    }
+    service_settings = service.settings_cls(**values)
     # The group is ``vigie-<name>``: a unique name gives a unique group (and metric prefix).
     spec = WorkerSpec(
         name=f"{service.name}_{uuid.uuid4().hex[:12]}",
         topics=[TICKETS],
         inbox=service.inbox,
-        metrics_host="127.0.0.1",
-        metrics_port=free_port(),
+        outbox=service.outbox,
+        host="127.0.0.1",
+        port=free_port(),
+        tasks=tasks,
+        routes=routes,
+        retry_backoff=0.2,
+        max_retry_backoff=2.0,
+        task_grace=2.0,
     )
     registry = new_registry()
+    stop = asyncio.Event()
     task = asyncio.create_task(
-        run_worker(settings, spec, handler=service.handler, registry=registry)
+        run_worker(service_settings, spec, handler=service.handler, registry=registry, stop=stop)
     )
-    worker = RunningWorker(service, spec, settings, registry, task)
+    worker = RunningWorker(service, spec, service_settings, registry, task, stop)
     try:
         yield worker
     finally:
-        with contained_exporter_leak(spec.metrics_host, spec.metrics_port):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=20)
-
-
-@contextlib.contextmanager
-def contained_exporter_leak(host: str, port: int) -> Iterator[list[str]]:
-    """Record, then close, the exporter socket ``run_worker`` leaves open (``shutdown()`` only).
-
-    Containment, not a fix: without it the socket's ResourceWarning fails whichever later test
-    happens to collect it. Yields the leak warnings seen about ``host:port`` (after the block).
-    ``test_worker_stops_on_cancel_and_releases_its_metrics_port`` is the test showing the leak.
-    """
-    leaks: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield leaks
-        for obj in gc.get_objects():
-            if isinstance(obj, socketserver.BaseServer) and obj.server_address == (host, port):
-                obj.server_close()
-        gc.collect()
-    needle = f"laddr=('{host}', {port})"
-    leaks.extend(str(w.message) for w in caught if needle in str(w.message))
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)

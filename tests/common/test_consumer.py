@@ -7,176 +7,44 @@ import contextlib
 import gc
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.clock import FrozenClock
 from vigie_common.db.engine import make_engine, make_sessionmaker
-from vigie_common.events.envelope import CloudEvent, decode, encode, new_event
-from vigie_common.events.tickets import (
-    TICKET_RECEIVED,
-    CanonicalTicket,
-    TicketEvent,
-    TicketState,
-)
+from vigie_common.events.envelope import encode
 from vigie_common.events.topics import dead_letter
-from vigie_common.kafka.consumer import (
-    ConsumeLoop,
-    ConsumerMetrics,
-    Outcome,
-    ReceivedEvent,
-    consumer_options,
-)
+from vigie_common.kafka.consumer import ConsumeLoop, Outcome, ReceivedEvent
 from vigie_common.kafka.errors import InvalidEvent, RetryableError
-from vigie_common.kafka.producer import EventProducer, producer_options
-from vigie_common.kafka.records import OutgoingRecord
 from vigie_common.kafka.tansu import free_port
-from vigie_common.settings import ServiceSettings
 
+from tests.common.consumer_rig import (
+    NOW,
+    FakeMessage,
+    RecordingPublisher,
+    Rig,
+    ScriptedHandler,
+    committed,
+    make_rig,
+    running,
+    ticket_event,
+    true,
+)
 from tests.common.tables import Seen, common_db
 from tests.support.database import DatabaseFactory
 from tests.support.kafka import (
     committed_offset,
-    create_topic_with_dlq,
     eventually,
     produce,
     read_records,
     unique_group,
-    unique_topic,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-NOW = datetime(2025, 6, 19, 9, 0, tzinfo=UTC)
-PREFIX = "vigie_test"
-
-
-def ticket_event(
-    ticket_id: str | None = None, *, event_id: str | None = None
-) -> CloudEvent[TicketEvent]:
-    ticket_id = ticket_id or f"tkt-{uuid.uuid4().hex}"
-    ticket = CanonicalTicket(
-        id=ticket_id,
-        source="canonical",
-        upstream_id=ticket_id,
-        version=1,
-        opened_at=NOW,
-        state=TicketState.OPEN,
-    )
-    return new_event(
-        type=TICKET_RECEIVED,
-        source="/vigie/test",
-        subject=ticket_id,
-        data=TicketEvent(ticket=ticket),
-        time=NOW,
-        id=event_id,
-    )
-
-
-@dataclass
-class ScriptedHandler:
-    """Records each call; raises the errors scripted for an event id, one per call, in order."""
-
-    script: dict[str, list[Exception]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-    tickets: list[str] = field(default_factory=list)
-
-    async def __call__(self, session: AsyncSession, event: ReceivedEvent) -> None:
-        self.calls.append(event.event_id)
-        pending = self.script.get(event.event_id)
-        if pending:
-            raise pending.pop(0)
-        self.tickets.append(decode(event.raw, TicketEvent).data.ticket.id)
-
-
-@dataclass
-class Rig:
-    """A consume loop on a topic of its own, with what it needs to be observed."""
-
-    bootstrap: str
-    topic: str
-    group: str
-    sessions: async_sessionmaker[AsyncSession]
-    handler: ScriptedHandler
-    registry: CollectorRegistry
-    metrics: ConsumerMetrics
-    dead_letters: EventProducer
-
-    def loop(self, **kw: float) -> ConsumeLoop:
-        settings = ServiceSettings(kafka_bootstrap_servers=self.bootstrap, kafka_idempotence=False)
-        return ConsumeLoop(
-            options=consumer_options(settings, group_id=self.group, client_id="vigie-test"),
-            topics=[self.topic],
-            handler=self.handler,
-            sessions=self.sessions,
-            inbox=Seen,
-            dead_letters=self.dead_letters,
-            clock=FrozenClock(NOW),
-            metrics=self.metrics,
-            **kw,  # type: ignore[arg-type]
-        )
-
-    def outcomes(self, outcome: str) -> float:
-        value = self.registry.get_sample_value(
-            f"{PREFIX}_consumer_messages_total", {"topic": self.topic, "outcome": outcome}
-        )
-        return value or 0.0
-
-    async def send(self, *events: CloudEvent[TicketEvent]) -> None:
-        await produce(self.bootstrap, self.topic, [(e.subject, encode(e)) for e in events])
-
-    async def remembered(self) -> set[str]:
-        async with self.sessions() as session:
-            return set(await session.scalars(select(Seen.event_id)))
-
-
-@asynccontextmanager
-async def make_rig(bootstrap: str, db_url: str, *, create: bool = True) -> AsyncIterator[Rig]:
-    topic = unique_topic()
-    if create:
-        await create_topic_with_dlq(bootstrap, topic)
-    engine = make_engine(db_url)
-    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, kafka_idempotence=False)
-    producer = EventProducer(producer_options(settings, client_id="vigie-test-dlq"))
-    registry = CollectorRegistry()
-    try:
-        yield Rig(
-            bootstrap=bootstrap,
-            topic=topic,
-            group=unique_group(),
-            sessions=make_sessionmaker(engine),
-            handler=ScriptedHandler(),
-            registry=registry,
-            metrics=ConsumerMetrics(registry, PREFIX),
-            dead_letters=producer,
-        )
-    finally:
-        await producer.stop()
-        await engine.dispose()
-
-
-@asynccontextmanager
-async def running(loop: ConsumeLoop) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``loop`` as a task until the block ends; then stop it and wait (bounded)."""
-    task = asyncio.create_task(loop.run())
-    ready = asyncio.create_task(loop.ready.wait())
-    try:
-        await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # surface a crash at start
-        assert loop.ready.is_set(), "the consumer did not start in 20 s"
-        yield task
-    finally:
-        ready.cancel()
-        loop.stop()
-        await asyncio.wait_for(asyncio.shield(task), timeout=15)
 
 
 @pytest.fixture
@@ -197,8 +65,8 @@ async def test_valid_event_is_handled_once_and_remembered(rig: Rig) -> None:
 
     async with running(loop):
         await rig.send(event)
-        await eventually(lambda: _true(rig.outcomes("processed") == 1), within=20)
-        await eventually(lambda: _committed(rig, 1), within=10)
+        await eventually(lambda: true(rig.outcomes("processed") == 1), within=20)
+        await eventually(lambda: committed(rig, 1), within=10)
 
     assert rig.handler.calls == [event.id]
     assert rig.handler.tickets == [event.subject]
@@ -213,7 +81,7 @@ async def test_same_event_twice_is_handled_once_and_counted_duplicate(rig: Rig) 
 
     async with running(loop):
         await rig.send(event, event, later)
-        await eventually(lambda: _true(rig.outcomes("processed") == 2), within=20)
+        await eventually(lambda: true(rig.outcomes("processed") == 2), within=20)
 
     assert rig.handler.calls == [event.id, later.id]
     assert rig.outcomes("duplicate") == 1
@@ -225,11 +93,11 @@ async def test_redelivery_after_a_restart_is_a_duplicate(sqlite_rig: Rig) -> Non
     event = ticket_event()
     async with running(rig.loop()):
         await rig.send(event)
-        await eventually(lambda: _true(rig.outcomes("processed") == 1), within=20)
+        await eventually(lambda: true(rig.outcomes("processed") == 1), within=20)
     rig.group = unique_group()  # a new group reads the topic again: a redelivery
 
     async with running(rig.loop()):
-        await eventually(lambda: _true(rig.outcomes("duplicate") == 1), within=20)
+        await eventually(lambda: true(rig.outcomes("duplicate") == 1), within=20)
 
     assert rig.handler.calls == [event.id]
 
@@ -246,8 +114,8 @@ async def test_garbage_and_invalid_event_go_to_the_dlq_and_the_loop_goes_on(
     async with running(rig.loop()):
         await produce(rig.bootstrap, rig.topic, [(garbage_key, b"\x00not json")])
         await rig.send(poison, valid)
-        await eventually(lambda: _true(rig.outcomes("processed") == 1), within=20)
-        await eventually(lambda: _committed(rig, 3), within=10)
+        await eventually(lambda: true(rig.outcomes("processed") == 1), within=20)
+        await eventually(lambda: committed(rig, 3), within=10)
 
     assert rig.outcomes("dead_lettered") == 2
     assert rig.handler.tickets == [valid.subject]
@@ -282,7 +150,7 @@ async def test_event_failing_to_decode_in_the_handler_goes_to_the_dlq(sqlite_rig
 
     async with running(rig.loop()):
         await produce(rig.bootstrap, rig.topic, [(key, raw)])
-        await eventually(lambda: _true(rig.outcomes("dead_lettered") == 1), within=20)
+        await eventually(lambda: true(rig.outcomes("dead_lettered") == 1), within=20)
 
     [record] = await read_records(rig.bootstrap, dead_letter(rig.topic), keys={key}, expect=1)
     headers = dict(record.headers)
@@ -311,8 +179,8 @@ async def test_retryable_error_is_retried_and_committed_only_after_success(
 
     async with running(rig.loop(retry_backoff=0.2)):
         await rig.send(event)
-        await eventually(lambda: _true(rig.outcomes("processed") == 1), within=20)
-        await eventually(lambda: _committed(rig, 1), within=10)
+        await eventually(lambda: true(rig.outcomes("processed") == 1), within=20)
+        await eventually(lambda: committed(rig, 1), within=10)
 
     assert rig.handler.calls == [event.id] * 3
     assert rig.outcomes("retry") == 2
@@ -394,26 +262,6 @@ async def test_cancel_while_joining_the_group_closes_the_kafka_consumer(
     )
 
 
-@dataclass(frozen=True)
-class FakeMessage:
-    """The attributes of an aiokafka ``ConsumerRecord`` that the loop reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class RecordingPublisher:
-    records: list[OutgoingRecord] = field(default_factory=list)
-
-    async def send_many(self, records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
-        self.records.extend(records)
-        return [None] * len(records)
-
-
 @pytest.mark.timeout(30)
 async def test_concurrent_redelivery_of_one_event_is_a_duplicate_not_a_crash(
     postgres_factory: DatabaseFactory,
@@ -466,9 +314,30 @@ def _open_consumers() -> list[AIOKafkaConsumer]:
     ]
 
 
-async def _true(value: bool) -> bool:
-    return value
+async def test_on_processed_is_called_once_per_newly_stored_event(
+    sqlite_factory: DatabaseFactory,
+) -> None:
+    """The worker wakes its outbox relay with it: after a commit, never for a duplicate."""
+    engine = make_engine(common_db(sqlite_factory))
+    woken: list[int] = []
+    handler = ScriptedHandler()
+    event = ticket_event()
+    handler.script[event.id] = [RetryableError("db away")]
+    loop = ConsumeLoop(
+        options={},
+        topics=["vigie.test.v1"],
+        handler=handler,
+        sessions=make_sessionmaker(engine),
+        inbox=Seen,
+        dead_letters=RecordingPublisher(),
+        clock=FrozenClock(NOW),
+        on_processed=lambda: woken.append(1),
+    )
+    message = FakeMessage("vigie.test.v1", 0, 0, event.subject.encode(), encode(event))
+    try:
+        outcomes = [await loop.process(replace(message, offset=i)) for i in range(3)]
+    finally:
+        await engine.dispose()
 
-
-async def _committed(rig: Rig, offset: int) -> bool:
-    return await committed_offset(rig.bootstrap, rig.group, rig.topic) == offset
+    assert outcomes == [Outcome.RETRY, Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert woken == [1]

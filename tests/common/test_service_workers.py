@@ -1,15 +1,21 @@
 """The prober's and the notifier's workers on real parts: tickets remembered once, other
-types dead-lettered, a clean stop. Both consume ``vigie.tickets.v1`` the same way today.
+types dead-lettered, ready once joined, background tasks run, a clean stop. Both consume
+``vigie.tickets.v1`` the same way today.
 """
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.events.envelope import InvalidEnvelope, encode
 from vigie_common.events.topics import TICKETS
 from vigie_common.kafka.consumer import ReceivedEvent
 from vigie_common.kafka.errors import InvalidEvent
+from vigie_common.tasks import BackgroundTask, TaskContext
 from vigie_notifier import consumer as notifier_consumer
 from vigie_notifier import models as notifier_models
 from vigie_notifier.settings import NotifierSettings
@@ -25,6 +31,7 @@ from tests.common.service_worker import (
     ticket_received,
 )
 from tests.support.database import DatabaseFactory
+from tests.support.kafka import eventually
 
 SERVICES = [
     Service(
@@ -34,6 +41,7 @@ SERVICES = [
         handler=prober_consumer.handle,
         inbox=prober_models.ProcessedEvent,
         version_table=prober_models.VERSION_TABLE,
+        outbox=prober_models.OutboxEvent,
     ),
     Service(
         name="notifier",
@@ -42,6 +50,7 @@ SERVICES = [
         handler=notifier_consumer.handle,
         inbox=notifier_models.ProcessedEvent,
         version_table=notifier_models.VERSION_TABLE,
+        outbox=notifier_models.OutboxEvent,
     ),
 ]
 each_service = pytest.mark.parametrize("service", SERVICES, ids=[s.name for s in SERVICES])
@@ -109,9 +118,53 @@ async def test_event_of_another_type_lands_on_the_dead_letter_topic(
 
 @pytest.mark.integration
 @each_service
-async def test_worker_stops_on_cancel_and_releases_its_metrics_port(
+async def test_worker_stops_on_cancel_and_releases_its_api_port(
     sqlite_factory: DatabaseFactory, kafka_bootstrap: str, service: Service
 ) -> None:
     db = service_db(sqlite_factory, service)
     async with running_worker(service, db, kafka_bootstrap) as worker:
         await service_checks.stops_and_releases_its_port(worker, kafka_bootstrap)
+
+
+@pytest.mark.integration
+@each_service
+async def test_worker_is_ready_once_joined_and_readyz_names_no_broker(
+    sqlite_factory: DatabaseFactory, kafka_bootstrap: str, service: Service
+) -> None:
+    db = service_db(sqlite_factory, service)
+    async with running_worker(service, db, kafka_bootstrap) as worker:
+        await service_checks.is_ready_without_naming_the_broker(worker, kafka_bootstrap)
+
+
+@pytest.mark.integration
+async def test_worker_runs_its_background_tasks_and_stops_them_with_it(
+    sqlite_factory: DatabaseFactory, kafka_bootstrap: str
+) -> None:
+    service = SERVICES[0]
+    seen: dict[str, object] = {}
+    stopped = asyncio.Event()
+
+    async def scheduler(ctx: TaskContext) -> None:
+        async with ctx.sessions() as session:
+            seen["database"] = await session.scalar(text("SELECT 1"))
+        seen["name"] = ctx.name
+        while await ctx.sleep(0.05):
+            seen["ticks"] = int(str(seen.get("ticks", 0))) + 1
+        stopped.set()
+
+    db = service_db(sqlite_factory, service)
+    tasks = [BackgroundTask("scheduler", scheduler)]
+    async with running_worker(service, db, kafka_bootstrap, tasks=tasks) as worker:
+        await eventually(lambda: _true(int(str(seen.get("ticks", 0))) >= 3), within=20)
+        async with httpx.AsyncClient(base_url=worker.base_url, timeout=5) as client:
+            checks = (await client.get("/readyz")).json()["checks"]
+        worker.stop.set()
+        await asyncio.wait_for(asyncio.shield(worker.task), timeout=20)
+
+    assert (seen["database"], seen["name"]) == (1, "scheduler")
+    assert checks["tasks"] == {"scheduler": "running"}
+    assert stopped.is_set(), "the task saw the stop event and returned"
+
+
+async def _true(value: bool) -> bool:
+    return value

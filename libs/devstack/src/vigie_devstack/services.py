@@ -51,8 +51,8 @@ def service_specs(ports: Ports) -> list[ServiceSpec]:
     """Ingest, prober and notifier, in starting order."""
     return [
         ServiceSpec("ingest", "serve", ports.ingest, "--ingest-port", "/readyz"),
-        ServiceSpec("prober", "run", ports.prober, "--prober-port", "/metrics"),
-        ServiceSpec("notifier", "run", ports.notifier, "--notifier-port", "/metrics"),
+        ServiceSpec("prober", "run", ports.prober, "--prober-port", "/readyz"),
+        ServiceSpec("notifier", "run", ports.notifier, "--notifier-port", "/readyz"),
     ]
 
 
@@ -99,12 +99,7 @@ async def not_ready_reason(client: httpx.AsyncClient, spec: ServiceSpec) -> str 
     if response.status_code != 200:
         return f"{spec.ready_url} answered {response.status_code}"
     if spec.name != "ingest":
-        # A worker is ready once it holds partitions: before that a ticket would wait for it.
-        gauge = f"vigie_{spec.name}_consumer_assigned_partitions "
-        held = [line for line in response.text.splitlines() if line.startswith(gauge)]
-        if not held or float(held[0].split()[-1]) < 1:
-            return "joining its consumer group"
-        return None
+        return None  # a worker's /readyz is 200 once its database answers and it has joined
     try:
         broker = response.json().get("checks", {}).get("broker")
     except (ValueError, AttributeError):

@@ -12,5 +12,9 @@ class NotifierSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VIGIE_NOTIFIER_")  # the rest is inherited
 
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=9102, ge=1, le=65535)
+    host: str = Field(
+        default="127.0.0.1",
+        description="Where the read API listens (/healthz, /readyz, /metrics, GET routes); "
+        "0.0.0.0 in a container",
+    )
+    port: int = Field(default=9102, ge=1, le=65535)

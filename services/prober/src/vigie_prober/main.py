@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 
+from fastapi import APIRouter
 from vigie_common import cli
 from vigie_common.events.topics import TICKETS
 from vigie_common.kafka.worker import WorkerSpec, run_worker
@@ -13,7 +14,7 @@ from vigie_common.logs import configure_logging
 from vigie_common.metrics import new_registry
 
 from vigie_prober.consumer import handle
-from vigie_prober.models import VERSION_TABLE, ProcessedEvent
+from vigie_prober.models import VERSION_TABLE, OutboxEvent, ProcessedEvent
 from vigie_prober.settings import ProberSettings
 
 
@@ -34,7 +35,9 @@ def run(argv: Sequence[str] | None = None) -> None:
         name="prober",
         topics=[TICKETS],
         inbox=ProcessedEvent,
-        metrics_host=settings.metrics_host,
-        metrics_port=settings.metrics_port,
+        outbox=OutboxEvent,
+        host=settings.host,
+        port=settings.port,
+        routes=APIRouter(prefix="/v1"),  # the prober's read endpoints arrive with its issue
     )
     asyncio.run(run_worker(settings, spec, handler=handle, registry=new_registry()))

@@ -1,9 +1,13 @@
-"""The consume loop every service uses: decode → skip if seen → handle + remember → commit.
+"""The consume loop every service uses: check the head → skip if seen → handle + remember → commit.
 
 Offsets are committed only after the effect and the processed-event row are stored in one
 transaction, so a crash redelivers and the inbox turns the redelivery into a no-op. Poison
-messages go to ``<topic>.dlq`` with the reason in headers and are then committed; retriable
-errors are retried after a backoff without committing; anything else stops the loop.
+messages go to ``<topic>.dlq`` with the reason in headers and are then committed: that includes
+an envelope whose head cannot be stored (an id longer than the inbox column, control
+characters, a value over the size bound), refused before the database is touched. Transient
+errors (``RetryableError``, the database away: see :func:`~vigie_common.kafka.errors.is_transient`)
+are retried after a growing, bounded backoff without committing, logged once per interval;
+anything else stops the loop.
 """
 
 from __future__ import annotations
@@ -13,26 +17,33 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vigie_common.backoff import Backoff
 from vigie_common.clock import Clock
 from vigie_common.db.inbox import ProcessedEventMixin, remember, seen
-from vigie_common.events.envelope import InvalidEnvelope, peek_head
+from vigie_common.events.envelope import InvalidEnvelope
 from vigie_common.events.topics import dead_letter
-from vigie_common.kafka.errors import InvalidEvent, RetryableError
+from vigie_common.kafka.errors import InvalidEvent, describe, is_transient
+from vigie_common.kafka.head import MAX_EVENT_BYTES, read_head
 from vigie_common.kafka.records import OutgoingRecord, Publisher
-from vigie_common.logs import get_logger
+from vigie_common.kafka.security import ClientOptions, security_options
+from vigie_common.logs import Throttle, get_logger
 from vigie_common.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
+
+DEAD_LETTER_SAMPLE_BYTES: Final = 64 * 1024
+"""What the dead-letter topic keeps of a message over the size bound (its original size in
+the ``vigie-original-bytes`` header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,35 +96,52 @@ class ConsumerMetrics:
 
 
 def consumer_options(settings: ServiceSettings, *, group_id: str, client_id: str) -> dict[str, Any]:
-    """Aiokafka consumer options: manual commits, start from the beginning for a new group."""
-    return {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "group_id": group_id,
-        "client_id": client_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "security_protocol": settings.kafka_security_protocol,
-        "request_timeout_ms": settings.kafka_request_timeout_ms,
-    }
+    """Aiokafka consumer options: manual commits, start from the beginning for a new group.
+
+    TLS / SASL as the settings say; a partition fetch takes the largest record the producer
+    may send, so a large record never leaves a consumer stuck below it.
+    """
+    return ClientOptions(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_partition_fetch_bytes=settings.kafka_max_message_bytes,
+        **security_options(settings),
+    )
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, metrics: ConsumerMetrics | None) -> None:
-        self._metrics = metrics
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self._loop = loop
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("partitions revoked", partitions=sorted(str(tp) for tp in revoked))
-        if self._metrics is not None:
-            self._metrics.assigned.set(0)
+        self._loop.partitions = None  # rejoining: not a member until the next assignment
+        if self._loop.metrics is not None:
+            self._loop.metrics.assigned.set(0)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned", partitions=sorted(str(tp) for tp in assigned))
-        if self._metrics is not None:
-            self._metrics.assigned.set(len(assigned))
+        self._loop.partitions = len(assigned)
+        if self._loop.metrics is not None:
+            self._loop.metrics.assigned.set(len(assigned))
 
 
 class ConsumeLoop:
-    """One consumer group member running ``handler`` over ``topics``."""
+    """One consumer group member running ``handler`` over ``topics``.
+
+    Args:
+        retry_backoff: First wait before retrying a message that failed transiently; it
+            doubles on each further failure up to ``max_retry_backoff``, and starts again
+            after a success.
+        max_event_bytes: Larger messages are dead-lettered unread.
+        on_processed: Called after each newly processed message's transaction commits (the
+            worker wakes its outbox relay with it).
+        log_interval: Seconds between two log lines about the same repeated failure.
+    """
 
     def __init__(
         self,
@@ -126,8 +154,12 @@ class ConsumeLoop:
         dead_letters: Publisher,
         clock: Clock,
         metrics: ConsumerMetrics | None = None,
-        retry_backoff: float = 1.0,
+        retry_backoff: float = 0.5,
+        max_retry_backoff: float = 10.0,
         max_records: int = 100,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        on_processed: Callable[[], None] | None = None,
+        log_interval: float = 60.0,
     ) -> None:
         self._options = options
         self._topics = list(topics)
@@ -136,11 +168,23 @@ class ConsumeLoop:
         self._inbox = inbox
         self._dead_letters = dead_letters
         self._clock = clock
-        self._metrics = metrics
-        self._retry_backoff = retry_backoff
+        self.metrics = metrics
+        self._backoff = Backoff(retry_backoff, max_retry_backoff)
         self._max_records = max_records
+        self._max_event_bytes = max_event_bytes
+        self._on_processed = on_processed
+        self._throttle = Throttle(log_interval, now=clock.monotonic)
+        self._failing = False
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        """Set once the Kafka consumer started (the group join follows in the background)."""
+        self.partitions: int | None = None
+        """Partitions held since the last assignment; ``None`` while not a group member."""
+
+    @property
+    def joined(self) -> bool:
+        """True once the group assigned this member its partitions (possibly none)."""
+        return self.partitions is not None
 
     def stop(self) -> None:
         """Finish the message in hand, commit, and leave the group."""
@@ -163,10 +207,10 @@ class ConsumeLoop:
             await _close(consumer)
 
     async def _start(self) -> AIOKafkaConsumer | None:
-        backoff = self._retry_backoff
+        backoff = self._backoff.initial
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(**self._options)
-            consumer.subscribe(self._topics, listener=_Rebalance(self._metrics))
+            consumer.subscribe(self._topics, listener=_Rebalance(self))
             try:
                 # Joining the group can hang while the broker is away: stop() must still work.
                 started = await self._unless_stopped(_started(consumer))
@@ -206,13 +250,15 @@ class ConsumeLoop:
         done: int | None = None
         for message in messages:
             outcome = await self.process(message)
-            if self._metrics is not None:
-                self._metrics.messages.labels(tp.topic, outcome.value).inc()
+            if self.metrics is not None:
+                self.metrics.messages.labels(tp.topic, outcome.value).inc()
             if outcome is Outcome.RETRY:
+                # Fetch it again after the wait: the same message, never skipped.
                 consumer.seek(tp, message.offset)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry_backoff)
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._backoff.next())
                 break
+            self._backoff.reset()
             done = message.offset
         if done is not None:
             try:
@@ -222,19 +268,40 @@ class ConsumeLoop:
 
     async def process(self, message: Any) -> Outcome:
         """Handle one message and say what became of it; never raises for poison or retries."""
+        raw: bytes = message.value or b""
         try:
-            head = peek_head(message.value or b"")
-        except InvalidEnvelope as exc:
+            head = read_head(raw, max_bytes=self._max_event_bytes)
+        except (InvalidEvent, InvalidEnvelope) as exc:
             return await self._dead_letter(message, exc.reason, exc.detail)
         event = ReceivedEvent(
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             key=message.key.decode(errors="replace") if message.key else None,
-            raw=message.value,
+            raw=raw,
             event_id=head.id,
             event_type=head.type,
         )
+        try:
+            outcome = await self._store(event)
+        except (InvalidEvent, InvalidEnvelope) as exc:
+            return await self._dead_letter(message, exc.reason, exc.detail)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self._failing = True
+            self._log_throttled("event will be retried", event_id=event.event_id, exc=exc)
+            return Outcome.RETRY
+        if self._failing:
+            self._failing = False
+            self._throttle.reset("event will be retried")
+            log.info("events are processed again", event_id=event.event_id)
+        if outcome is Outcome.PROCESSED and self._on_processed is not None:
+            self._on_processed()
+        return outcome
+
+    async def _store(self, event: ReceivedEvent) -> Outcome:
+        """The handler's effect and the inbox row, in one transaction."""
         try:
             async with self._sessions() as session, session.begin():
                 if await seen(session, self._inbox, event.event_id):
@@ -248,21 +315,23 @@ class ConsumeLoop:
                     event_type=event.event_type,
                     now=self._clock.now(),
                 )
-        except (InvalidEvent, InvalidEnvelope) as exc:
-            return await self._dead_letter(message, exc.reason, exc.detail)
         except IntegrityError:
             # Another member stored the same event meanwhile (a rebalance redelivery).
             async with self._sessions() as session:
                 if await seen(session, self._inbox, event.event_id):
                     return Outcome.DUPLICATE
             raise
-        except (RetryableError, OperationalError, InterfaceError) as exc:
-            log.warning("event will be retried", event_id=event.event_id, error=repr(exc))
-            return Outcome.RETRY
         return Outcome.PROCESSED
 
+    def _log_throttled(self, message: str, *, event_id: str, exc: BaseException) -> None:
+        """One line per ``log_interval`` for a failure that repeats (an outage), with a count."""
+        suppressed = self._throttle.allow(message)
+        if suppressed is not None:
+            log.warning(message, event_id=event_id, error=describe(exc), suppressed=suppressed)
+
     async def _dead_letter(self, message: Any, reason: str, detail: Any) -> Outcome:
-        headers = (
+        value: bytes = message.value or b""
+        headers: tuple[tuple[str, bytes], ...] = (
             ("vigie-error", reason.encode()[:1000]),
             ("vigie-error-detail", repr(detail).encode()[:4000]),
             ("vigie-original-topic", message.topic.encode()),
@@ -270,15 +339,19 @@ class ConsumeLoop:
             ("vigie-original-offset", str(message.offset).encode()),
             ("vigie-consumer-group", str(self._options.get("group_id", "")).encode()),
         )
+        if len(value) > self._max_event_bytes:
+            # Too large for our own producer too: keep its start, or it would block forever.
+            headers += (("vigie-original-bytes", str(len(value)).encode()),)
+            value = value[:DEAD_LETTER_SAMPLE_BYTES]
         record = OutgoingRecord(
             topic=dead_letter(message.topic),
             key=message.key.decode(errors="replace") if message.key else "",
-            value=message.value or b"",
+            value=value,
             headers=headers,
         )
         [error] = await self._dead_letters.send_many([record])
         if error is not None:
-            log.warning("dead-letter publish failed", error=repr(error))
+            self._log_throttled("dead-letter publish failed", event_id="", exc=error)
             return Outcome.RETRY
         log.warning(
             "event dead-lettered",
@@ -290,14 +363,14 @@ class ConsumeLoop:
         return Outcome.DEAD_LETTERED
 
     async def _update_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
-        if self._metrics is None:
+        if self.metrics is None:
             return
         highwater = consumer.highwater(tp)
         if highwater is None:
             return
         with contextlib.suppress(KafkaError, AssertionError):
             position = await consumer.position(tp)
-            self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
 
 
 async def _started(consumer: AIOKafkaConsumer) -> bool:
