@@ -40,6 +40,20 @@ def _significant(diff: Any) -> bool:
     return kind not in {"add_constraint", "remove_constraint"} or diff[1].name is not None
 
 
+def migrated(
+    databases: DatabaseFactory,
+    package: str,
+    settings_cls: type[ServiceSettings],
+    version_table: str,
+) -> str:
+    """A fresh database of ``databases``' backend with ``package``'s migrations applied."""
+
+    def apply(url: str) -> None:
+        migrate(settings_cls(database_url=url), package=package, version_table=version_table)
+
+    return databases.create(f"mig_{package}", apply)
+
+
 @pytest.mark.parametrize(("package", "settings_cls", "metadata", "version_table"), SERVICES)
 def test_migrations_match_the_models(
     databases: DatabaseFactory,
@@ -48,10 +62,7 @@ def test_migrations_match_the_models(
     metadata: MetaData,
     version_table: str,
 ) -> None:
-    def apply(url: str) -> None:
-        migrate(settings_cls(database_url=url), package=package, version_table=version_table)
-
-    url = databases.create(f"drift_{package}", apply)
+    url = migrated(databases, package, settings_cls, version_table)
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as connection:
@@ -72,10 +83,7 @@ def test_migrations_go_down_to_nothing_and_up_again(
     metadata: MetaData,
     version_table: str,
 ) -> None:
-    def apply(url: str) -> None:
-        migrate(settings_cls(database_url=url), package=package, version_table=version_table)
-
-    url = databases.create(f"cycle_{package}", apply)
+    url = migrated(databases, package, settings_cls, version_table)
     config = alembic_config(package=package, url=url, version_table=version_table)
     command.downgrade(config, "base")
     command.upgrade(config, "head")

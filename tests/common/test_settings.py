@@ -346,7 +346,7 @@ def test_a_file_that_cannot_be_read_is_refused_naming_the_variable(
         load_settings(IngestSettings, prog="vigie-ingest")
 
     err = capsys.readouterr().err
-    assert f"invalid setting {variable}: Value error, cannot read {path}: {reason}" in err, err
+    assert f"invalid setting {variable}: cannot read {path}: {reason}" in err, err
 
 
 def test_an_empty_password_file_is_refused(tmp_path: pathlib.Path) -> None:

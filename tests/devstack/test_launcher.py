@@ -13,27 +13,11 @@ from pathlib import Path
 import pytest
 from vigie_devstack import datadir, main, sample, services
 from vigie_devstack.stack import Stack
+from vigie_ingest.sources.oceane import EXAMPLE as OCEANE_EXAMPLE
 from vigie_ingest.sources.oceane import OceanePayload
 
-DESIGN_SAMPLE = {
-    "numero": "2505057242",
-    "date_creation": "30/05/2025 09:52",
-    "initiateur": "Système externe SMILE SMILE",
-    "raison_sociale": "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE",
-    "nature_initiale": "Service dégradé",
-    "dernier_etat": "En cours",
-    "engagement": "GTR S2 240 mn Lundi au Samedi 8h à 18h",
-    "site_extremite_a": "INL_MOIRA_EVPN_LA1",
-    "site_extremite_b": "INU_CONF5_EVPN_LA1",
-    "identifiant_ressource_cedre": "CD0HG0FDC",
-    "acces_ethernet": "0050VKF3",
-    "type_acces": "Nominal",
-    "type_produit": "RSS - Support DSL ETH",
-    "alertes": ["Offre Service Client : Service Client Réseau"],
-    "donnees_complementaires": "[BES2] INTER BOA 16/06 17h30",
-    "ville": "MOIRANS",
-}
-"""design.md §1, "The webhook contracts upstream systems use", verbatim."""
+DESIGN_SAMPLE = OCEANE_EXAMPLE
+"""design.md §1 verbatim (tests/ingest/test_sources_oceane.py pins ingest's example to it)."""
 
 
 def _ports() -> services.Ports:

@@ -9,6 +9,7 @@ once, in order per ticket.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -86,6 +87,9 @@ async def test_two_minutes_without_broker_at_50_per_second(
                 broker.bootstrap_servers, TICKETS, keys=ticket_ids, expect=len(statuses), within=90
             )
 
+    figures = {"webhooks": len(statuses), "rss_mib": round(rss / 2**20, 1)}
+    figures |= {"longest_log_line": longest, "log_bytes": log_size, "events": len(records)}
+    (tmp_path / "figures.json").write_text(json.dumps(figures))  # for the closing note
     assert statuses == [202] * RATE * SECONDS
     assert longest <= MAX_LINE, f"a log line of {longest} bytes"
     assert log_size < 2 * 1024 * 1024, f"{log_size} bytes of log in {SECONDS} s"
