@@ -1,0 +1,3 @@
+from vigie_lab.main import run
+
+run()
