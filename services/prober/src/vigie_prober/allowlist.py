@@ -24,9 +24,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar, Final
+from typing import Final
 
 from vigie_prober.drivers.base import normalise_command
+from vigie_prober.errors import CommandRefused
 
 __all__ = ["ALLOWED", "PING_DRIVERS", "CommandRefused", "check"]
 
@@ -44,27 +45,6 @@ PING_DRIVERS: Final = frozenset({"rad_etx", "cisco_ios"})
 
 _CONTROL: Final = re.compile(r"[^\x20-\x7e\t]")
 _METACHARACTERS: Final = re.compile(r"[;|&`$<>]")
-_SHOWN: Final = 80
-
-
-class CommandRefused(ValueError):
-    """A command that is not on the driver's allow-list; it was not sent.
-
-    Attributes:
-        command: The command as given (shown in the message with its control characters
-            escaped, cut at 80 characters).
-        driver: The driver it was meant for.
-        reason: Why it was refused.
-    """
-
-    retriable: ClassVar[bool] = False
-
-    def __init__(self, command: str, driver: str, *, reason: str = "not allowed") -> None:
-        self.command = command
-        self.driver = driver
-        self.reason = reason
-        shown = repr(command[:_SHOWN]) + ("…" if len(command) > _SHOWN else "")
-        super().__init__(f"command {shown} refused for driver {driver!r}: {reason}")
 
 
 def check(driver: str, command: str) -> str:
