@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from vigie_common.events.envelope import CONTENT_TYPE, CloudEvent, encode
+from vigie_common.kafka.failures import describe
 
 ERROR_TEXT_LIMIT: Final = 1000
 """Characters of a failure kept in ``last_error`` and in log lines: the root cause, bounded."""
@@ -94,9 +95,9 @@ def error_text(error: BaseException) -> str:
     """
     root = _root_cause(error)
     if root is error:
-        return _cut(_describe(error), ERROR_TEXT_LIMIT)
-    cause = _cut(_describe(root), ERROR_TEXT_LIMIT // 2)
-    outer = _cut(_describe(error), ERROR_TEXT_LIMIT - len(cause) - len(" (cause: )"))
+        return describe(error, limit=ERROR_TEXT_LIMIT)
+    cause = describe(root, limit=ERROR_TEXT_LIMIT // 2)
+    outer = describe(error, limit=ERROR_TEXT_LIMIT - len(cause) - len(" (cause: )"))
     return f"{outer} (cause: {cause})"
 
 
@@ -110,17 +111,6 @@ def _root_cause(error: BaseException) -> BaseException:
             return root
         seen.add(id(inner))
         root = inner
-
-
-def _describe(error: BaseException) -> str:
-    name, message = type(error).__name__, str(error)
-    if not message:
-        return name
-    return message if message.startswith(name) else f"{name}: {message}"  # aiokafka names itself
-
-
-def _cut(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 async def add_event(

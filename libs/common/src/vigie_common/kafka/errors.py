@@ -26,6 +26,8 @@ from sqlalchemy.exc import (
     TimeoutError as PoolTimeout,
 )
 
+from vigie_common.kafka.failures import bounded
+
 __all__ = ["EventError", "InvalidEvent", "RetryableError", "describe", "is_transient"]
 
 TRANSIENT_SQLSTATES: Final = ("08", "40", "53", "57P", "57014")
@@ -90,8 +92,7 @@ def describe(exc: BaseException) -> str:
     text = " ".join(str(root).split())  # SQLAlchemy appends the statement on its own lines
     if isinstance(exc, DBAPIError):
         text = text.split("[SQL:", 1)[0].strip()
-    if len(text) > DESCRIBE_LIMIT:
-        text = text[:DESCRIBE_LIMIT] + "…"
+    text = bounded(text, DESCRIBE_LIMIT)
     return f"{type(root).__name__}: {text}" if text else type(root).__name__
 
 
