@@ -1,6 +1,6 @@
 """The prober's and the notifier's workers on real parts: tickets remembered once, other
 types dead-lettered, ready once joined, background tasks run, a clean stop. Both consume
-``vigie.tickets.v1`` the same way today.
+``vigie.tickets.v1`` through the same worker composition.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from vigie_common.clock import SystemClock
 from vigie_common.events.envelope import InvalidEnvelope, encode
 from vigie_common.events.topics import TICKETS
 from vigie_common.kafka.consumer import ReceivedEvent
@@ -21,7 +22,7 @@ from vigie_notifier import models as notifier_models
 from vigie_notifier.settings import NotifierSettings
 from vigie_prober import consumer as prober_consumer
 from vigie_prober import models as prober_models
-from vigie_prober.settings import ProberSettings
+from vigie_prober.settings import ObservationSettings, ProberSettings
 
 from tests.common import service_checks
 from tests.common.service_worker import (
@@ -38,7 +39,9 @@ SERVICES = [
         name="prober",
         package="vigie_prober",
         settings_cls=ProberSettings,
-        handler=prober_consumer.handle,
+        handler=prober_consumer.make_handler(
+            clock=SystemClock(), observation=ObservationSettings()
+        ),
         inbox=prober_models.ProcessedEvent,
         version_table=prober_models.VERSION_TABLE,
         outbox=prober_models.OutboxEvent,

@@ -1,13 +1,25 @@
-"""The prober's tables: inbox, outbox and the inventory (its own metadata and migrations)."""
+"""The prober's tables: inbox, outbox, inventory, probe plans and their results (own migrations)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from vigie_common.db.base import ServiceBase, new_metadata
 from vigie_common.db.inbox import ProcessedEventMixin
+from vigie_common.db.leases import LeaseMixin
 from vigie_common.db.outbox import OutboxMixin
 
 VERSION_TABLE = "alembic_version_prober"
@@ -91,3 +103,78 @@ class Device(Base):
     host_key: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ProbePlan(LeaseMixin, Base):
+    """A ticket's probing plan: one row per ticket, replaced by each ticket event that changes it.
+
+    ``plan_id`` is the id of the ticket event that made the plan: the ids of the events the
+    plan's probes publish derive from it and ``round``, so a round run twice (a prober killed
+    mid-probe, its lease taken over) publishes nothing new. ``due_at`` None: nothing more to
+    probe (the diagnostic is done, the window closed, the ticket closed).
+    """
+
+    __tablename__ = "probe_plan"
+
+    ticket_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(100))
+    upstream_id: Mapped[str] = mapped_column(String(200))
+    ticket_version: Mapped[int] = mapped_column(BigInteger())
+    ticket_state: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    sites: Mapped[list[dict[str, str | None]]] = mapped_column(JSON())
+    """The ticket's ends: ``[{"end": "a", "code": …, "service_reference": …}, …]``."""
+    product: Mapped[str | None] = mapped_column(String(500))
+    since: Mapped[datetime | None]
+    """Flaps are counted from here: the repair (restoration), or None for a diagnostic."""
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    interval_s: Mapped[float | None] = mapped_column(Float())
+    round: Mapped[int] = mapped_column(Integer(), default=0)
+    """Probes of this plan done so far; the next one is ``round + 1``."""
+    outcome: Mapped[str | None] = mapped_column(String(200))
+    """Why nothing more is due: ``diagnosed``, ``window closed``, ``line failed``,
+    ``ticket closed``."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Observation(Base):
+    """One device (or one unknown site) probed once: the data of its observation event."""
+
+    __tablename__ = "observation"
+    __table_args__ = (UniqueConstraint("event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(200), index=True)
+    probe_id: Mapped[str] = mapped_column(String(64), index=True)
+    round: Mapped[int] = mapped_column(Integer())
+    end: Mapped[str] = mapped_column(String(1))
+    site_code: Mapped[str] = mapped_column(String(200))
+    hostname: Mapped[str | None] = mapped_column(String(253))
+    verdict: Mapped[str] = mapped_column(String(32))
+    failed_layer: Mapped[str | None] = mapped_column(String(32))
+    started: Mapped[datetime]
+    finished: Mapped[datetime]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON())
+    """The ``vigie.observation.recorded.v1`` data, with every evidence line."""
+
+
+class TicketVerdictRow(Base):
+    """A ticket's verdict of one probe round: the data of its verdict event."""
+
+    __tablename__ = "ticket_verdict"
+    __table_args__ = (UniqueConstraint("event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(200), index=True)
+    probe_id: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int] = mapped_column(Integer())
+    verdict: Mapped[str] = mapped_column(String(32))
+    final: Mapped[bool] = mapped_column(Boolean())
+    reached_at: Mapped[datetime]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON())
+    """The ``vigie.verdict.reached.v1`` data."""

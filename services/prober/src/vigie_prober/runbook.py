@@ -206,7 +206,7 @@ async def probe_device(
             try:
                 session = await stack.enter_async_context(access.session(device))
             except AccessFailed as error:
-                probe.layer("access", False, error.reason, started)
+                probe.layer("access", False, error.reason, started, error=type(error).__name__)
                 return probe.inconclusive("access", error.reason)
             via = f" via {session.via}" if session.via else ""
             how = "reused the open connection" if session.reused else "logged in"
@@ -228,7 +228,14 @@ async def probe_device(
                     probe.outputs.append(outputs[-1].text)
             except CommandFailed as error:
                 probe.outputs.append(error.output)
-                probe.layer("evidence", False, error.reason, started, command=error.command)
+                probe.layer(
+                    "evidence",
+                    False,
+                    error.reason,
+                    started,
+                    command=error.command,
+                    error=type(error).__name__,
+                )
                 return probe.inconclusive("evidence", error.reason)
         read_at = now + probe.elapsed
         parsed = driver.parse("".join(probe.outputs), tz=device.zone, now=read_at)

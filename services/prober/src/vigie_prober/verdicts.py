@@ -22,21 +22,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
+
+from vigie_common.events.probes import Verdict
+
+__all__ = [
+    "SEVERITY",
+    "DeviceVerdict",
+    "TicketVerdict",
+    "Verdict",
+    "duration",
+    "judge_device",
+    "judge_ticket",
+    "stamp",
+]
 
 from vigie_prober import flaps
 from vigie_prober.flaps import DEFAULT_POLICY, DampeningPolicy
 from vigie_prober.schemas import AlarmEvent, ParsedLog
-
-
-class Verdict(StrEnum):
-    """What the probe concludes about a line."""
-
-    STABLE = "stable"
-    FLAPPING = "flapping"
-    INCONCLUSIVE = "inconclusive"
-    UNREACHABLE = "unreachable"
-
 
 SEVERITY: dict[Verdict, int] = {
     Verdict.STABLE: 0,

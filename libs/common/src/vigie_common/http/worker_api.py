@@ -28,7 +28,7 @@ PROBLEM_JSON: Final = "application/problem+json"
 DATABASE_CHECK_TIMEOUT: Final = 2.0
 """Seconds per check: a database that does not answer is as unready as one that refuses, and
 ``/readyz`` must answer before the orchestrator's probe gives up."""
-TITLES: Final = {401: "Unauthorized", 403: "Forbidden"}
+TITLES: Final = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
 
 
 class ConsumerState(Protocol):
