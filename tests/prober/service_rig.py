@@ -139,16 +139,27 @@ class RunningProber:
         return body if body["verdict"] is not None else None
 
     async def wait_verdict(
-        self, ticket_id: str, *, within: float = 30.0, rounds: int = 1
+        self, ticket_id: str, *, within: float = 30.0, rounds: int = 1, final: bool = False
     ) -> dict[str, Any]:
-        """The verdict once ``rounds`` rounds are done; fails after ``within`` seconds."""
+        """The verdict once ``rounds`` rounds are done (and the last one, when ``final``)."""
         deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             found = await self.verdict(ticket_id)
-            if found is not None and found["plan"]["rounds_done"] >= rounds:
+            done = found is not None and found["plan"]["rounds_done"] >= rounds
+            if found is not None and done and (found["final"] or not final):
                 return found
             await asyncio.sleep(0.2)
         raise AssertionError(f"no verdict for {ticket_id} after {rounds} rounds in {within} s")
+
+    async def wait_plan(self, ticket_id: str, *, outcome: str, within: float = 30.0) -> None:
+        """Until the ticket's plan says ``outcome`` (``ticket closed``…)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            answer = await self.get(f"/v1/tickets/{ticket_id}/verdict")
+            if answer.status_code == 200 and answer.json()["plan"]["outcome"] == outcome:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the plan of {ticket_id} never said {outcome!r}")
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.registry.get_sample_value(name, labels)
