@@ -132,3 +132,27 @@ def test_the_command_line_entry_point_runs_it() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stable_since"] == "2025-06-16T16:10:44+02:00"
+
+
+@pytest.mark.parametrize(
+    ("driver", "prompt", "command"),
+    [
+        ("rad_etx", "ETX203AM.MOIRANS#", "show configure reporting alarm-log"),
+        ("cisco_ios", "RTR-MOIRANS#", "show logging"),
+    ],
+)
+def test_a_command_echo_followed_by_garbage_is_not_an_empty_log(
+    driver: str, prompt: str, command: str
+) -> None:
+    paste = f"{prompt} {command}\nasdkjh qwe 12\n%% zzz\nlorem ipsum\n{prompt}\n"
+
+    code, answer, _ = analyse("--driver", driver, "--now", "2025-06-19T09:30", "-", stdin=paste)
+    echo_only_code, echo_only, _ = analyse(
+        "--driver", driver, "--now", "2025-06-19T09:30", "-", stdin=f"{prompt} {command}\n"
+    )
+
+    assert code == 0 and answer is not None
+    assert answer["verdict"] == "inconclusive"
+    assert answer["reason"] == "no log recognised (3 lines unread)"
+    assert echo_only_code == 0 and echo_only is not None
+    assert (echo_only["verdict"], echo_only["reason"]) == ("stable", "stable (empty log)")

@@ -32,8 +32,9 @@ Reading rules:
   (``errors``, ``notifications``…); ``source`` the interface, controller or neighbour named,
   else the facility.
 * The header, the XR command clock (``Fri Sep 25 23:34:26.169 UTC``) and continuation lines
-  are read, not unparsed. The header or a prompt echoing ``show logging`` make the output
-  ``recognised`` even with an empty buffer; so does any stamped message.
+  are read, not unparsed. The header makes the output ``recognised`` even with an empty
+  buffer; so does any stamped message, and a prompt echoing ``show logging`` when nothing
+  unreadable follows it.
 
 Best effort beyond IOS and IOS-XE: IOS-XR lines (``RP/0/RP0/CPU0:Sep 25 …: ifmgr[189]:
 %PKT_INFRA-LINK-3-UPDOWN : …``) are read the same way, and their ``PKT_INFRA-LINK`` and
@@ -144,25 +145,26 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime) -> ParsedLog:
     reader = _Reader(
         tz,
         now if now.tzinfo is not None else now.replace(tzinfo=tz),
-        recognised="show logging" in transcript.commands,
+        echoed="show logging" in transcript.commands,
     )
     for line in transcript.lines:
         reader.feed(line)
     events = sorted(reader.events, key=lambda event: event.at)
-    return ParsedLog(
-        events=tuple(events), unparsed=tuple(reader.unparsed), recognised=reader.recognised
-    )
+    # The echo alone stands for an empty buffer only when nothing unreadable follows it.
+    recognised = reader.recognised or (reader.echoed and not reader.unparsed)
+    return ParsedLog(events=tuple(events), unparsed=tuple(reader.unparsed), recognised=recognised)
 
 
 class _Reader:
     """Reads the lines one by one, knowing whether it is in the header or after a message."""
 
-    def __init__(self, tz: ZoneInfo, now: datetime, *, recognised: bool) -> None:
+    def __init__(self, tz: ZoneInfo, now: datetime, *, echoed: bool) -> None:
         self.tz = tz
         self.now = now
         self.events: list[AlarmEvent] = []
         self.unparsed: list[str] = []
-        self.recognised = recognised
+        self.echoed = echoed
+        self.recognised = False
         self.in_header = False
         self.after_message = False
 

@@ -26,8 +26,9 @@ Reading rules:
   whole to ``unparsed``.
 * ``alarm`` is the name with its whitespace collapsed; ``line`` is the record's three lines as
   printed, joined by newlines.
-* Column headings and rules (``Index  Alarm``, ``-----``), an ``alarm log`` title or a prompt
-  echoing the command make the output ``recognised`` even when it holds no record.
+* Column headings and rules (``Index  Alarm``, ``-----``) or an ``alarm log`` title make the
+  output ``recognised`` even when it holds no record; so does a prompt echoing the command,
+  but only when nothing unreadable follows it (an echo then garbage is not an empty log).
 * Events come in time order (the device prints the newest first).
 """
 
@@ -97,11 +98,13 @@ class _Record:
 class _Reader:
     """Reads the lines one by one; a record in progress is complete or goes to unparsed."""
 
-    def __init__(self, tz: ZoneInfo, *, recognised: bool) -> None:
+    def __init__(self, tz: ZoneInfo, *, echoed: bool) -> None:
         self.tz = tz
         self.events: list[AlarmEvent] = []
         self.unparsed: list[str] = []
-        self.recognised = recognised
+        self.echoed = echoed
+        """The command was echoed at a prompt: an empty log if nothing unreadable follows."""
+        self.recognised = False
         self.record: _Record | None = None
 
     def feed(self, line: Line) -> None:
@@ -118,9 +121,8 @@ class _Reader:
     def result(self) -> ParsedLog:
         self._drop()
         events = sorted(self.events, key=lambda event: event.at)
-        return ParsedLog(
-            events=tuple(events), unparsed=tuple(self.unparsed), recognised=self.recognised
-        )
+        recognised = self.recognised or (self.echoed and not self.unparsed)
+        return ParsedLog(events=tuple(events), unparsed=tuple(self.unparsed), recognised=recognised)
 
     def _continue(self, line: Line) -> bool:
         """Take the record's next line; False when the line is not what the record needs."""
@@ -163,7 +165,7 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime) -> ParsedLog:
     """
     del now
     transcript = read_transcript(text)
-    reader = _Reader(tz, recognised=COMMAND in transcript.commands)
+    reader = _Reader(tz, echoed=COMMAND in transcript.commands)
     for line in transcript.lines:
         reader.feed(line)
     return reader.result()
