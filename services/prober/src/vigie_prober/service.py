@@ -238,23 +238,22 @@ async def release_round(
     session: AsyncSession, planned: PlannedProbe, *, owner: str, retry_at: datetime
 ) -> bool:
     """Give a round back undone (its result could not be saved): due again at ``retry_at``."""
-    result = await session.execute(
-        update(ProbePlan)
-        .where(
-            ProbePlan.ticket_id == planned.ticket_id,
-            ProbePlan.plan_id == planned.plan_id,
-            ProbePlan.lease_owner == owner,
-        )
-        .values(lease_owner=None, lease_expires_at=None, due_at=retry_at)
-        .execution_options(synchronize_session=False)
+    return await _update_owned(
+        session, planned, owner, lease_owner=None, lease_expires_at=None, due_at=retry_at
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def extend_round(
     session: AsyncSession, planned: PlannedProbe, *, owner: str, until: datetime
 ) -> bool:
     """Keep the lease of a round still probing; ``False`` when it is no longer ours."""
+    return await _update_owned(session, planned, owner, lease_expires_at=until)
+
+
+async def _update_owned(
+    session: AsyncSession, planned: PlannedProbe, owner: str, **values: Any
+) -> bool:
+    """Change the plan's row only while it is still this plan and ``owner`` holds it."""
     result = await session.execute(
         update(ProbePlan)
         .where(
@@ -262,7 +261,7 @@ async def extend_round(
             ProbePlan.plan_id == planned.plan_id,
             ProbePlan.lease_owner == owner,
         )
-        .values(lease_expires_at=until)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
