@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import stat
 import subprocess
 import sys
@@ -11,10 +13,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from vigie_devstack import datadir, main, sample, services
-from vigie_devstack.stack import Stack
+from vigie_devstack import datadir, lab, main, sample, services
+from vigie_devstack.stack import Stack, StackError
 from vigie_ingest.sources.oceane import EXAMPLE as OCEANE_EXAMPLE
 from vigie_ingest.sources.oceane import OceanePayload
+from vigie_lab import packaged_scenarios
+from vigie_prober.credentials import CredentialStore
+from vigie_prober.runbook import PingFrom
+from vigie_prober.settings import ProberSettings
 
 DESIGN_SAMPLE = OCEANE_EXAMPLE
 """design.md §1 verbatim (tests/ingest/test_sources_oceane.py pins ingest's example to it)."""
@@ -141,3 +147,183 @@ def test_the_sample_is_the_design_brief_ticket_with_its_own_number() -> None:
     assert ticket == {**DESIGN_SAMPLE, "numero": "0000000042"}
     OceanePayload.model_validate(ticket)
     assert json.loads(json.dumps(ticket, ensure_ascii=False)) == ticket
+
+
+LAB_OUTPUT = """\
+vigie lab: 3 devices started in 0.01 s
+  jump host rebond                               127.0.10.254:2222   user tech, password $VIGIE_LAB_JUMP_PASSWORD
+  rad_etx   RTE-INL_MOIRA_EVPN_LA1-CD0HG0FDC     127.0.10.1:2222   stable, user vigie, password $VIGIE_LAB_ROUTER_PASSWORD
+  rad_etx   RTE-INU_CONF5_EVPN_LA1-CD0HGFUXC7    127.0.10.2:2222   stable, user vigie, password $VIGIE_LAB_ROUTER_PASSWORD
+  cisco_ios RTE-INL_VOIRO_EVPN_LA1-CD0HG0VRN     127.0.10.3:2222   flapping, user vigie, password $VIGIE_LAB_ROUTER_PASSWORD
+  known_hosts /data/lab/known_hosts
+  inventory   /data/lab/inventory.yaml
+ready (Ctrl-C stops the lab)
+"""  # noqa: E501 - what `vigie-lab run` prints, verbatim
+"""What ``vigie-lab run`` prints (libs/lab/src/vigie_lab/main.py) for the seed."""
+
+
+def test_the_seed_places_checked_before_starting_are_the_labs_seed() -> None:
+    seed = packaged_scenarios()
+
+    assert seed.jump_host is not None
+    jump = seed.jump_host
+    assert lab.Place(jump.name, jump.address, jump.port) == lab.SEED_JUMP_HOST
+    assert tuple(lab.Place(d.name, d.address, d.port) for d in seed.devices) == lab.SEED_DEVICES
+
+
+def test_the_lab_passwords_are_random_private_and_survive_restarts(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+
+    first = datadir.load_or_create_lab_passwords(data)
+
+    for path in (data.lab_router_password_file, data.lab_jump_password_file):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert datadir.load_or_create_lab_passwords(data) == first
+    assert first.router != first.jump
+    assert min(len(first.router), len(first.jump)) >= 32
+    assert first.router not in repr(first) and first.jump not in repr(first)
+    assert "vigie-lab-dev" not in (first.router, first.jump)  # not the documented ones
+
+
+def test_the_lab_gets_its_passwords_and_nothing_else_of_vigie() -> None:
+    passwords = datadir.LabPasswords(router="router-0123456789abcdef", jump="jump-0123456789abcd")
+    inherited = {"PATH": "/bin", "VIGIE_LAB_ROUTER_PASSWORD": "mine", "VIGIE_READ_TOKEN": "x"}
+
+    env = lab.lab_environment(inherited, passwords)
+
+    assert env["VIGIE_LAB_ROUTER_PASSWORD"] == passwords.router
+    assert env["VIGIE_LAB_JUMP_PASSWORD"] == passwords.jump
+    assert env["PATH"] == "/bin"
+    assert "VIGIE_READ_TOKEN" not in env
+
+
+def test_the_prober_is_wired_to_the_lab_with_password_files_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+    passwords = datadir.load_or_create_lab_passwords(data)
+    running = lab.RunningLab(devices=3, jump_host=lab.SEED_JUMP_HOST, inventory=tmp_path / "i.yaml")
+    env = {
+        **services.service_environment(
+            {}, secret="s" * 32, read_token="t" * 32, bootstrap="127.0.0.1:9092", ports=_ports()
+        ),
+        **lab.prober_lab_environment(data, running),
+    }
+
+    assert passwords.router not in env.values() and passwords.jump not in env.values()
+    # The prober reads these variables as the embedded run means them.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = ProberSettings(database_url="sqlite+aiosqlite:///:memory:")
+    assert settings.inventory_file == tmp_path / "i.yaml"
+    assert settings.ssh.known_hosts_folder == data.lab_dir
+    assert settings.ping_from is PingFrom.JUMP_HOST
+    assert (settings.observation.interval_s, settings.observation.window_s) == (10, 60)
+    seed = packaged_scenarios()
+    assert seed.jump_host is not None
+    store = CredentialStore(env)
+    router = store.get(seed.devices[0].credentials)  # the seed inventory's profiles
+    jump = store.get(seed.jump_host.credentials)
+    assert (router.username, jump.username) == (seed.devices[0].username, seed.jump_host.username)
+    assert router.password is not None and jump.password is not None
+    assert router.password.get_secret_value() == passwords.router
+    assert jump.password.get_secret_value() == passwords.jump
+
+
+def test_the_labs_output_says_where_it_listens_once_ready() -> None:
+    lines = LAB_OUTPUT.splitlines()
+
+    assert lab.parse_lab_output(lines[:-1]) is None
+    assert lab.parse_lab_output(lines) == lab.RunningLab(
+        devices=3,
+        jump_host=lab.Place("rebond", "127.0.10.254", 2222),
+        inventory=Path("/data/lab/inventory.yaml"),
+    )
+    with pytest.raises(ValueError, match="no inventory path"):
+        lab.parse_lab_output([line for line in lines if "inventory" not in line])
+
+
+def test_a_taken_lab_place_is_refused_naming_it_and_the_way_out() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.10.254", 0))
+        busy.listen()
+        place = lab.Place("rebond", "127.0.10.254", busy.getsockname()[1])
+
+        with pytest.raises(lab.LabPlaceTaken) as caught:
+            lab.check_lab_places_free([place])
+
+    message = str(caught.value)
+    assert f"{place} is already in use" in message
+    assert "rebond" in message
+    assert "--lab-any-ports" in message
+
+
+def _value_column(line: str) -> int:
+    """Where a summary row's value starts: after its label and two spaces or more."""
+    found = re.match(r"  \S+(?: \S+)*  +", line)
+    assert found is not None, line
+    return found.end()
+
+
+def test_summary_says_where_the_lab_listens_and_never_shows_its_passwords(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+    passwords = datadir.load_or_create_lab_passwords(data)
+    stack = Stack(data, _ports(), lambda _line: None)
+    stack.lab = lab.RunningLab(
+        devices=3, jump_host=lab.SEED_JUMP_HOST, inventory=data.lab_dir / "inventory.yaml"
+    )
+
+    lines = main.summary(stack, "uv run vigie sample")
+
+    text = "\n".join(lines)
+    assert passwords.router not in text and passwords.jump not in text
+    [where] = [line for line in lines if line.strip().startswith("lab (SSH)")]
+    assert "127.0.10.254:2222" in where and "3 devices" in where
+    assert any(str(data.lab_dir / "inventory.yaml") in line for line in lines)
+    assert any(str(data.lab_router_password_file) in line for line in lines)
+    assert any("every 10 s for 60 s" in line for line in lines)
+    started_rows = [line for line in lines[:-1] if not line.strip().startswith("broker")]
+    value_columns = {_value_column(line) for line in started_rows}  # no broker address yet
+    assert len(value_columns) == 1, "the values are not in one column"
+
+
+def test_the_sample_command_names_the_prober_port_when_it_is_not_the_default(
+    tmp_path: Path,
+) -> None:
+    data = datadir.DataDir.at(tmp_path)
+    command = main.sample_command(data, str(tmp_path), _ports())
+
+    assert "--prober-port 19101" in command
+    assert "--ingest-port 18000" in command
+    default = services.Ports(ingest=8000, prober=9101, notifier=9102)
+    assert main.sample_command(data, ".vigie", default).endswith("(or: make sample)")
+
+
+def test_the_verdict_url_is_the_probers_read_api() -> None:
+    assert sample.verdict_url("abc", 9101) == "http://127.0.0.1:9101/v1/tickets/abc/verdict"
+
+
+def test_up_takes_a_flag_for_when_the_seed_places_are_taken() -> None:
+    parser = main.build_parser()
+
+    assert parser.parse_args(["up", "--lab-any-ports"]).lab_any_ports is True
+    assert parser.parse_args(["up"]).lab_any_ports is False
+    assert parser.parse_args(["sample", "--prober-port", "19101"]).prober_port == 19101
+
+
+async def test_a_missing_lab_is_explained_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lab, "LAB_MODULE", "vigie_lab_not_installed")
+    monkeypatch.setattr("vigie_devstack.stack.LAB_MODULE", "vigie_lab_not_installed")
+    started: list[str] = []
+    stack = Stack(datadir.DataDir.at(tmp_path), _ports(), started.append, lab_any_ports=True)
+
+    with pytest.raises(StackError, match="vigie-lab"):
+        await stack.start()
+
+    assert started == []
+    assert await stack.stop() is False

@@ -1,4 +1,4 @@
-"""`vigie up` as a real process: Tansu, SQLite, the three services, a sample, Ctrl-C."""
+"""`vigie up` as a real process: the lab, Tansu, SQLite, the services, a verdict, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -18,12 +18,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from vigie_common.kafka.tansu import free_port
 from vigie_devstack.datadir import DataDir, load_or_create_secret, read_secret
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
 TICKETS = "vigie.tickets.v1"
+TICKET_ENDS = {"RTE-INL_MOIRA_EVPN_LA1-CD0HG0FDC", "RTE-INU_CONF5_EVPN_LA1-CD0HGFUXC7"}
+"""The devices of the sample ticket's two sites in the lab's seed."""
+SEED_JUMP_HOST = ("127.0.10.254", 2222)
 
 
 class Output:
@@ -65,7 +69,11 @@ class Output:
         return self.seen
 
 
-def _up_command(data_dir: Path, ingest: int, prober: int, notifier: int) -> list[str]:
+def _up_command(
+    data_dir: Path, ingest: int, prober: int, notifier: int, *, lab_any_ports: bool = True
+) -> list[str]:
+    """The launcher on the given ports; the lab on free ports too, unless asked for the seed's
+    fixed ones (so that a `make run` beside the tests does not make them fail)."""
     return [
         VIGIE,
         "up",
@@ -77,13 +85,34 @@ def _up_command(data_dir: Path, ingest: int, prober: int, notifier: int) -> list
         str(prober),
         "--notifier-port",
         str(notifier),
+        *(["--lab-any-ports"] if lab_any_ports else []),
     ]
 
 
-def _listening(port: int) -> bool:
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
+
+
+def _lab_places(inventory: Path) -> set[tuple[str, int]]:
+    """Every address and port the running lab listens on, from the inventory it wrote."""
+    written = yaml.safe_load(inventory.read_text())
+    devices = [device for site in written["sites"] for device in site["devices"]]
+    return {(entry["address"], entry["port"]) for entry in devices + written["jump_hosts"]}
+
+
+def _wait_verdict(client: httpx.Client, url: str, token: str, timeout: float) -> dict[str, object]:
+    """The prober's verdict once there is one (the read API answers 404 until it plans)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        if answer.status_code == 200 and answer.json()["verdict"] is not None:
+            verdict: dict[str, object] = answer.json()["verdict"]
+            return verdict
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no verdict at {url} within {timeout} s: {answer.text}")
+        time.sleep(0.5)
 
 
 def _processed(client: httpx.Client, port: int, service: str) -> float:
@@ -143,8 +172,27 @@ def test_up_runs_the_stack_end_to_end_and_stops_on_ctrl_c(
     assert found is not None
     broker_port = int(found.group(1))
 
+    summary = output.rest(0.5)
+    [lab_line] = [line for line in summary if line.strip().startswith("lab (SSH)")]
+    found = re.search(r"(127\.0\.10\.254):(\d+) \(rebond, user tech\), 3 devices", lab_line)
+    assert found is not None, lab_line
+    inventory = tmp_path / "data" / "lab" / "inventory.yaml"
+    assert any(str(inventory) in line for line in summary if "lab inventory" in line)
+    lab_places = _lab_places(inventory)
+    assert (found.group(1), int(found.group(2))) in lab_places
+    assert len(lab_places) == 4  # the seed's three routers and its jump host
+
     sent = subprocess.run(
-        [VIGIE, "sample", "--data-dir", str(tmp_path / "data"), "--ingest-port", str(ingest)],
+        [
+            VIGIE,
+            "sample",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ingest-port",
+            str(ingest),
+            "--prober-port",
+            str(prober),
+        ],
         capture_output=True,
         check=False,
         text=True,
@@ -168,9 +216,44 @@ def test_up_runs_the_stack_end_to_end_and_stops_on_ctrl_c(
         auth = {"Authorization": f"Bearer {read_token}"}
         assert client.get(ticket_url, headers=auth).status_code == 200
 
+    # The sample's verdict: probed through the lab's jump host, within a minute.
+    verdict_line = next(line for line in sent.stdout.splitlines() if line.startswith("verdict "))
+    verdict_url = verdict_line.rsplit(" ", 1)[1]
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{prober}/v1/tickets/[^/]+/verdict", verdict_url)
+    ticket_id = verdict_url.split("/")[-2]
+    assert ticket_url.endswith(f"/v1/tickets/{ticket_id}")
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        assert client.get(verdict_url).status_code == 401
+        verdict = _wait_verdict(client, verdict_url, read_token, timeout=60)
+        observations = client.get(
+            verdict_url.removesuffix("/verdict") + "/observations",
+            headers={"Authorization": f"Bearer {read_token}"},
+        ).json()["items"]
+    assert verdict["verdict"] == "stable", verdict["reason"]
+    assert verdict["purpose"] == "diagnostic"
+    ends = verdict["ends"]
+    assert isinstance(ends, list)
+    assert {end["hostname"] for end in ends} == TICKET_ENDS
+    assert {o["device"]["hostname"] for o in observations} == TICKET_ENDS
+    for observation in observations:
+        [access] = [layer for layer in observation["layers"] if layer["layer"] == "access"]
+        assert access["ok"] and "via rebond" in access["detail"], access
+    prober_log = (tmp_path / "data" / "logs" / "prober.log").read_text()
+    assert any(
+        "verdict reached" in line and ticket_id in line and '"stable"' in line
+        for line in prober_log.splitlines()
+    )
+
     token_line = next(line for line in output.seen if line.strip().startswith("read token"))
     assert str(tmp_path / "data" / "read-token") in token_line
-    secret = read_secret(DataDir.at(tmp_path / "data"))
+    data = DataDir.at(tmp_path / "data")
+    secret = read_secret(data)
+    lab_passwords = [
+        path.read_text().strip()
+        for path in (data.lab_router_password_file, data.lab_jump_password_file)
+    ]
+    for path in (data.lab_router_password_file, data.lab_jump_password_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     logs = "".join(p.read_text() for p in (tmp_path / "data" / "logs").glob("*.log"))
     for value in (secret, read_token):
         assert value not in logs
@@ -182,6 +265,23 @@ def test_up_runs_the_stack_end_to_end_and_stops_on_ctrl_c(
     assert output.rest()[-1] == "stopped"
     for port in (ingest, prober, notifier, broker_port):
         assert not _listening(port), f"something still listens on {port}"
+    for host, port in lab_places:
+        assert not _listening(port, host), f"the lab still listens on {host}:{port}"
+    assert data.log_file("lab").read_text().splitlines()[-1] == "vigie lab stopped"
+
+    # No lab password anywhere but its own file: output, logs, databases, the lab's files.
+    written = {
+        path: path.read_bytes()
+        for path in data.root.rglob("*")
+        if path.is_file()
+        and path not in (data.lab_router_password_file, data.lab_jump_password_file)
+    }
+    assert data.log_file("lab") in written and data.database("prober") in written
+    for password in lab_passwords:
+        assert password not in "\n".join(output.seen)
+        assert password not in sent.stdout + sent.stderr
+        leaks = [str(path) for path, content in written.items() if password.encode() in content]
+        assert not leaks, f"a lab password is in {leaks}"
 
 
 def test_up_fails_fast_naming_a_port_in_use(tmp_path: Path) -> None:
@@ -201,6 +301,32 @@ def test_up_fails_fast_naming_a_port_in_use(tmp_path: Path) -> None:
     assert f"port {taken} on 127.0.0.1 is already in use" in result.stderr
     assert "--prober-port" in result.stderr
     assert time.monotonic() - started < 15
+    assert "starting the embedded broker" not in result.stdout
+
+
+def test_up_fails_fast_explaining_that_the_seed_labs_place_is_taken(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already taken (a lab running here): as good
+            busy.bind(SEED_JUMP_HOST)
+            busy.listen()
+        started = time.monotonic()
+        result = subprocess.run(
+            _up_command(
+                tmp_path / "data", free_port(), free_port(), free_port(), lab_any_ports=False
+            ),
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert "127.0.10.254:2222 is already in use" in result.stderr
+    assert "rebond" in result.stderr
+    assert "--lab-any-ports" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 15
+    assert "starting the lab" not in result.stdout
     assert "starting the embedded broker" not in result.stdout
 
 

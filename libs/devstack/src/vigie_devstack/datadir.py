@@ -1,22 +1,33 @@
-"""The data folder of an embedded run: logs, SQLite files, the dev webhook secret and read token."""
+"""The data folder of an embedded run: logs, SQLite files, the lab, dev secrets and passwords."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 SECRET_FILE: Final = "webhook-secret"  # noqa: S105 - a file name, not a secret
 READ_TOKEN_FILE: Final = "read-token"  # noqa: S105 - a file name, not a token
+LAB_DIR: Final = "lab"
+LAB_ROUTER_PASSWORD_FILE: Final = "lab-router-password"  # noqa: S105 - a file name
+LAB_JUMP_PASSWORD_FILE: Final = "lab-jump-password"  # noqa: S105 - a file name
 _SECRET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,200}")
 """What ``secrets.token_urlsafe`` writes; ``;``, ``|`` and ``=`` would break the variable."""
 
 
 class SecretFileError(RuntimeError):
-    """A secret file (webhook secret, read token) is missing or unusable; says what to do."""
+    """A secret file (webhook secret, read token, lab password) is missing or unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabPasswords:
+    """The lab's passwords; kept out of ``repr`` so that no error or log line can show them."""
+
+    router: str = field(repr=False)
+    jump: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,21 @@ class DataDir:
     def read_token_file(self) -> Path:
         """The dev read token of every service's GET endpoints (mode 0600)."""
         return self.root / READ_TOKEN_FILE
+
+    @property
+    def lab_dir(self) -> Path:
+        """The lab's own data folder: host key seed, known_hosts, the inventory it writes."""
+        return self.root / LAB_DIR
+
+    @property
+    def lab_router_password_file(self) -> Path:
+        """The lab routers' password (user vigie), mode 0600: the lab and the prober read it."""
+        return self.root / LAB_ROUTER_PASSWORD_FILE
+
+    @property
+    def lab_jump_password_file(self) -> Path:
+        """The lab jump host's password (user tech), mode 0600."""
+        return self.root / LAB_JUMP_PASSWORD_FILE
 
     def log_file(self, name: str) -> Path:
         """``logs/<name>.log``: stdout and stderr of one process."""
@@ -117,3 +143,18 @@ def load_or_create_read_token(data: DataDir) -> str:
         SecretFileError: When the file exists but does not hold a token vigie wrote.
     """
     return _load_or_create(data.read_token_file, "read token")
+
+
+def load_or_create_lab_passwords(data: DataDir) -> LabPasswords:
+    """Return the lab's router and jump host passwords, generated on the first run.
+
+    Random rather than the lab's documented development passwords, so that the lab of a dev
+    run is not open to anyone who read the README; kept across restarts like the read token.
+
+    Raises:
+        SecretFileError: When a file exists but does not hold a password vigie wrote.
+    """
+    return LabPasswords(
+        router=_load_or_create(data.lab_router_password_file, "lab router password"),
+        jump=_load_or_create(data.lab_jump_password_file, "lab jump host password"),
+    )

@@ -15,8 +15,15 @@ from typing import Final
 from vigie_common.logs import configure_logging
 
 from vigie_devstack.datadir import DataDir, SecretFileError, read_secret
-from vigie_devstack.sample import SAMPLES, IngestUnreachable, sample_ticket, send_sample
-from vigie_devstack.services import HOST, Ports
+from vigie_devstack.lab import RunningLab
+from vigie_devstack.sample import (
+    SAMPLES,
+    IngestUnreachable,
+    sample_ticket,
+    send_sample,
+    verdict_url,
+)
+from vigie_devstack.services import HOST, OBSERVATION_INTERVAL_S, OBSERVATION_WINDOW_S, Ports
 from vigie_devstack.stack import Stack, StackError, log_tail
 
 DEFAULT_DATA_DIR: Final = ".vigie"
@@ -59,8 +66,33 @@ def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
         extra += ["--data-dir", str(data.root)]
     if ports.ingest != DEFAULT_INGEST_PORT:
         extra += ["--ingest-port", str(ports.ingest)]
+    if ports.prober != DEFAULT_PROBER_PORT:
+        extra += ["--prober-port", str(ports.prober)]  # where it reads the verdict back
     command = shlex.join(["uv", "run", "vigie", "sample", *extra])
     return command if extra else f"{command}   (or: make sample)"
+
+
+def lab_rows(lab: RunningLab, data: DataDir) -> list[tuple[str, str]]:
+    """Where the lab listens, its inventory and its passwords' files (never their content)."""
+    jump = (
+        f"{lab.jump_host} ({lab.jump_host.name}, user tech), {lab.devices} devices behind it"
+        if lab.jump_host
+        else f"no jump host, {lab.devices} devices"
+    )
+    return [
+        ("lab (SSH)", f"{jump}: log {data.log_file('lab')}"),
+        ("lab inventory", f"{lab.inventory} (imported by the prober at start)"),
+        (
+            "lab passwords",
+            f"{data.lab_router_password_file} (routers, user vigie), "
+            f"{data.lab_jump_password_file} (jump host)",
+        ),
+        (
+            "probe timings",
+            "open ticket: one probe at once; restored: every "
+            f"{OBSERVATION_INTERVAL_S} s for {OBSERVATION_WINDOW_S} s (dev run)",
+        ),
+    ]
 
 
 def summary(stack: Stack, sample: str) -> list[str]:
@@ -78,6 +110,7 @@ def summary(stack: Stack, sample: str) -> list[str]:
         ("databases", ", ".join(str(data.database(s.name)) for s in stack.specs)),
         ("webhook secret", f"{data.secret_file} (every source)"),
         ("read token", f"{data.read_token_file} (Authorization: Bearer <its content>)"),
+        *(lab_rows(stack.lab, data) if stack.lab else []),
         ("send a sample", sample),
     ]
     width = max(len(label) for label, _ in rows) + 2
@@ -136,7 +169,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     configure_logging(service="devstack", level="WARNING", fmt="console")
     data = DataDir.at(args.data_dir)
     ports = _ports(args)
-    stack = Stack(data, ports, say)
+    stack = Stack(data, ports, say, lab_any_ports=args.lab_any_ports)
     return asyncio.run(up(stack, sample_command(data, args.data_dir, ports)))
 
 
@@ -155,10 +188,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     say(f"POST /v1/webhooks/{args.source} (numero {ticket['numero']})")
     say(f"HTTP {result.status} {result.reason}")
     say(json.dumps(result.body, indent=2, ensure_ascii=False))
+    token_file = shlex.quote(str(data.read_token_file))
     if result.ticket_url:
-        token_file = shlex.quote(str(data.read_token_file))
         say(f"ticket: {result.ticket_url}")
         say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {result.ticket_url}')
+    if result.ticket_id:
+        verdict = verdict_url(result.ticket_id, args.prober_port)
+        say(f"verdict (the prober probes the lab; within a minute): {verdict}")
+        say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {verdict}')
     return 0 if 200 <= result.status < 300 else 1
 
 
@@ -209,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
         )
+    start.add_argument(
+        "--lab-any-ports",
+        action="store_true",
+        help="let the lab pick free ports instead of the seed's 127.0.10.x:2222 "
+        "(when another lab already listens there)",
+    )
     start.set_defaults(handler=_cmd_up)
 
     sample = commands.add_parser(
@@ -216,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--source", choices=sorted(SAMPLES), default="oceane")
     sample.add_argument("--numero", help="ticket number to send (default: a new one each time)")
+    sample.add_argument(
+        "--prober-port",
+        type=port,
+        default=DEFAULT_PROBER_PORT,
+        metavar="PORT",
+        help="the prober's HTTP port, for the verdict's URL (default: %(default)s)",
+    )
     sample.set_defaults(handler=_cmd_sample)
     return parser
 

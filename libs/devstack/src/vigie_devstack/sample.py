@@ -49,7 +49,13 @@ class SampleResult:
     status: int
     reason: str
     body: Any
+    ticket_id: str | None
     ticket_url: str | None
+
+
+def verdict_url(ticket_id: str, prober_port: int) -> str:
+    """Where the prober serves the ticket's latest verdict (behind the read token)."""
+    return f"http://{HOST}:{prober_port}/v1/tickets/{ticket_id}/verdict"
 
 
 def unique_numero() -> str:
@@ -87,10 +93,12 @@ def send_sample(
         answer: Any = response.json()
     except ValueError:
         answer = response.text
-    ticket_id = answer.get("ticket_id") if isinstance(answer, dict) else None
+    found = answer.get("ticket_id") if isinstance(answer, dict) else None
+    ticket_id = str(found) if found else None
     return SampleResult(
         status=response.status_code,
         reason=response.reason_phrase,
         body=answer,
+        ticket_id=ticket_id,
         ticket_url=f"{base}/v1/tickets/{ticket_id}" if ticket_id else None,
     )

@@ -13,6 +13,10 @@ SOURCES: Final = ("oceane", "servicenow", "canonical")
 """Ingest's webhook sources; in the embedded run they all share the dev secret."""
 KEPT_VARIABLES: Final = frozenset({"VIGIE_LOG_LEVEL"})
 """Inherited ``VIGIE_*`` variables passed on; the others would override the embedded setup."""
+OBSERVATION_INTERVAL_S: Final = 10
+"""The dev run's observation timing: a restored ticket is probed every 10 s for 60 s, so that
+a demo sees an observation open and close (the prober's defaults: every 15 min for 24 h)."""
+OBSERVATION_WINDOW_S: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ def service_environment(
             "VIGIE_READ_TOKEN": read_token,
             "VIGIE_PROBER_HOST": HOST,
             "VIGIE_PROBER_PORT": str(ports.prober),
+            "VIGIE_PROBER_OBSERVATION__INTERVAL_S": str(OBSERVATION_INTERVAL_S),
+            "VIGIE_PROBER_OBSERVATION__WINDOW_S": str(OBSERVATION_WINDOW_S),
             "VIGIE_NOTIFIER_HOST": HOST,
             "VIGIE_NOTIFIER_PORT": str(ports.notifier),
             "VIGIE_LOG_FORMAT": "json",

@@ -1,9 +1,10 @@
-"""Starting and stopping the embedded broker and the three services as local processes."""
+"""Starting and stopping the lab, the embedded broker and the three services as local processes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -18,9 +19,23 @@ from vigie_common.kafka.tansu import BrokerStartError, EmbeddedBroker
 
 from vigie_devstack.datadir import (
     DataDir,
+    LabPasswords,
     SecretFileError,
+    load_or_create_lab_passwords,
     load_or_create_read_token,
     load_or_create_secret,
+)
+from vigie_devstack.lab import (
+    LAB_MODULE,
+    SEED_DEVICES,
+    SEED_JUMP_HOST,
+    LabPlaceTaken,
+    RunningLab,
+    check_lab_places_free,
+    lab_command,
+    lab_environment,
+    parse_lab_output,
+    prober_lab_environment,
 )
 from vigie_devstack.services import (
     HOST,
@@ -34,6 +49,7 @@ from vigie_devstack.services import (
 __all__ = ["Stack", "StackError", "check_ports_free", "log_tail"]
 
 READY_TIMEOUT_S: Final = 60.0
+LAB_READY_TIMEOUT_S: Final = 30.0
 MIGRATE_TIMEOUT_S: Final = 120.0
 STOP_TIMEOUT_S: Final = 10.0
 LOG_TAIL_LINES: Final = 20
@@ -51,6 +67,17 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+def _complete_lines(path: Path, offset: int) -> list[str]:
+    """The whole lines written to ``path`` after ``offset`` (a line still being written waits)."""
+    try:
+        with path.open("rb") as file:
+            file.seek(offset)
+            text = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return text[: text.rfind("\n") + 1].splitlines()
 
 
 def _exit_status(code: int | None) -> str:
@@ -91,7 +118,7 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
 
 
 class Stack:
-    """The broker and the services of one embedded run."""
+    """The lab, the broker and the services of one embedded run."""
 
     def __init__(
         self,
@@ -99,16 +126,23 @@ class Stack:
         ports: Ports,
         say: Say,
         *,
+        lab_any_ports: bool = False,
         ready_timeout: float = READY_TIMEOUT_S,
+        lab_ready_timeout: float = LAB_READY_TIMEOUT_S,
         stop_timeout: float = STOP_TIMEOUT_S,
     ) -> None:
         self.data = data
         self.ports = ports
         self.specs = service_specs(ports)
+        self.lab_any_ports = lab_any_ports
+        self.lab: RunningLab | None = None
+        """Where the lab listens and its inventory, once started."""
         self._say = say
         self._ready_timeout = ready_timeout
+        self._lab_ready_timeout = lab_ready_timeout
         self._stop_timeout = stop_timeout
         self._broker: EmbeddedBroker | None = None
+        self._lab_process: asyncio.subprocess.Process | None = None
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._read_token = ""
 
@@ -118,20 +152,35 @@ class Stack:
         return self._broker.bootstrap_servers if self._broker else ""
 
     async def start(self) -> None:
-        """Check the ports, start the broker, migrate, start the services, wait until ready.
+        """Check the ports, start the lab and the broker, migrate, start the services, wait.
+
+        The lab starts first: the prober imports the lab's inventory when it starts.
 
         Raises:
             StackError: When any step fails; call :meth:`stop` in every case.
         """
         check_ports_free(self.specs)
+        if not self.lab_any_ports:
+            try:
+                check_lab_places_free((SEED_JUMP_HOST, *SEED_DEVICES))
+            except LabPlaceTaken as exc:
+                raise StackError(str(exc)) from None
+        if importlib.util.find_spec(LAB_MODULE) is None:
+            raise StackError(
+                "the lab (package vigie-lab) is not installed beside vigie: "
+                "run `make install` (uv sync --all-packages)"
+            )
         try:
             self.data.prepare()
             secret = load_or_create_secret(self.data)
             self._read_token = load_or_create_read_token(self.data)
+            lab_passwords = load_or_create_lab_passwords(self.data)
         except SecretFileError as exc:
             raise StackError(str(exc)) from None
         except OSError as exc:
             raise StackError(f"cannot use the data folder {self.data.root}: {exc}") from None
+        self._say("starting the lab (simulated routers and jump host, SSH on loopback)…")
+        self.lab = await self._start_lab(lab_passwords)
         self._say("starting the embedded broker (Tansu)…")
         tansu_log = self.data.log_file("tansu")
         self._broker = EmbeddedBroker(log_file=tansu_log)
@@ -151,11 +200,47 @@ class Stack:
         for spec in self.specs:
             self._say(f"migrating {spec.name} (SQLite)…")
             await self._migrate(spec, env)
+        extra = {"prober": prober_lab_environment(self.data, self.lab)}
         for spec in self.specs:
             self._say(f"starting {spec.name}…")
-            self._running[spec.name] = await self._spawn(spec, spec.command, env)
+            spec_env = {**env, **extra.get(spec.name, {})}
+            self._running[spec.name] = await self._spawn(spec, spec.command, spec_env)
         self._say("waiting for the services to be ready…")
         await self._wait_ready()
+
+    async def _start_lab(self, passwords: LabPasswords) -> RunningLab:
+        """Start ``vigie-lab run`` on the seed and wait for its ``ready`` line in its log."""
+        log_file = self.data.log_file("lab")
+        offset = log_file.stat().st_size if log_file.exists() else 0  # earlier runs' lines
+        with log_file.open("ab") as log:  # the child keeps its own copy
+            self._lab_process = process = await asyncio.create_subprocess_exec(
+                *lab_command(self.data, any_ports=self.lab_any_ports),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=lab_environment(os.environ, passwords),
+                start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the lab
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lab_ready_timeout
+        while True:
+            try:
+                running = parse_lab_output(_complete_lines(log_file, offset))
+            except ValueError as exc:
+                raise StackError(str(exc), log_file=log_file) from None
+            if running is not None:
+                return running
+            if process.returncode is not None:
+                raise StackError(
+                    f"the lab stopped while starting ({_exit_status(process.returncode)})",
+                    log_file=log_file,
+                )
+            if loop.time() >= deadline:
+                raise StackError(
+                    f"the lab was not ready within {self._lab_ready_timeout:g} s",
+                    log_file=log_file,
+                )
+            await asyncio.sleep(0.1)
 
     async def _spawn(
         self, spec: ServiceSpec, command: str, env: Mapping[str, str]
@@ -192,6 +277,11 @@ class Stack:
             raise StackError(f"migrating {spec.name} failed (exit code {code})", log_file=log_file)
 
     def _raise_if_exited(self) -> None:
+        if self._lab_process is not None and self._lab_process.returncode is not None:
+            raise StackError(
+                f"the lab stopped on its own ({_exit_status(self._lab_process.returncode)})",
+                log_file=self.data.log_file("lab"),
+            )
         for name, process in self._running.items():
             if process.returncode is not None:
                 raise StackError(
@@ -227,11 +317,13 @@ class Stack:
                 await asyncio.sleep(0.25)
 
     async def watch(self) -> StackError:
-        """Wait until a service exits or the broker stops answering; return what happened."""
+        """Wait until a service or the lab exits or the broker stops answering; say which."""
         waits: dict[asyncio.Task[object], str] = {
             asyncio.create_task(p.wait()): name for name, p in self._running.items()
         }
         waits[asyncio.create_task(self._broker_gone())] = "tansu"
+        if self._lab_process is not None:
+            waits[asyncio.create_task(self._lab_process.wait())] = "lab"
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -242,6 +334,12 @@ class Stack:
         if name == "tansu":
             return StackError(
                 f"the embedded broker stopped answering on {self.bootstrap_servers}",
+                log_file=self.data.log_file(name),
+            )
+        if name == "lab":
+            assert self._lab_process is not None
+            return StackError(
+                f"the lab stopped on its own ({_exit_status(self._lab_process.returncode)})",
                 log_file=self.data.log_file(name),
             )
         return StackError(
@@ -268,7 +366,7 @@ class Stack:
                 await writer.wait_closed()
 
     async def stop(self) -> bool:
-        """Stop every service (SIGTERM, then SIGKILL after the timeout), then the broker.
+        """Stop every service (SIGTERM, then SIGKILL after the timeout), the lab, the broker.
 
         Returns:
             Whether anything was running.
@@ -281,11 +379,17 @@ class Stack:
                 process.terminate()
         await asyncio.gather(*(self._reap(n, p) for n, p in alive.items()))
         self._running.clear()
+        lab, self._lab_process = self._lab_process, None
+        if lab is not None and lab.returncode is None:
+            self._say("stopping the lab…")
+            with contextlib.suppress(ProcessLookupError):
+                lab.terminate()
+            await self._reap("the lab", lab)
         broker, self._broker = self._broker, None
         if broker is not None:
             self._say("stopping the broker…")
             await broker.stop()
-        return bool(alive) or broker is not None
+        return bool(alive) or lab is not None or broker is not None
 
     async def _reap(self, name: str, process: asyncio.subprocess.Process) -> None:
         try:
