@@ -61,6 +61,7 @@ def test_errors_name_the_device_and_the_field() -> None:
             _device(name="BAD-KIND", scenario={"kind": "exploding"}, port=2226),
             _device(name="SHORT", scenario={"kind": "flapping", "cycles": 3, "spacing": "5s"}),
             _device(name="EXTRA", colour="red", port=2227),
+            _device(name="REGION", timezone="Europe", port=2228),
             {"driver": "juniper"},
         ]
     }
@@ -74,7 +75,8 @@ def test_errors_name_the_device_and_the_field() -> None:
     assert ("device BAD-KIND", "scenario") in found
     assert ("device SHORT", "scenario") in found
     assert ("device EXTRA", "colour") in found
-    assert {("devices[7]", "name"), ("devices[7]", "driver")} <= found
+    assert ("device REGION", "timezone") in found
+    assert {("devices[8]", "name"), ("devices[8]", "driver")} <= found
 
 
 def test_password_in_the_file_is_refused_without_echoing_it() -> None:

@@ -93,6 +93,7 @@ def test_nothing_recognised_is_inconclusive_with_exit_0(paste: str) -> None:
     ("args", "says"),
     [
         (["--driver", "rad_etx", "--tz", "Mars/Olympus", "-"], "--tz"),
+        (["--driver", "rad_etx", "--tz", "Europe", "-"], "--tz"),
         (["--driver", "rad_etx", "--now", "yesterday", "-"], "--now"),
         (["--driver", "rad_etx", "--since", "16/06/2025", "-"], "--since"),
         (["--driver", "rad_etx", "/nonexistent/paste.txt"], "cannot read"),

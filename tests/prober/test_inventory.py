@@ -181,6 +181,13 @@ def test_host_key_is_kept_without_its_comment(tmp_path: Path) -> None:
         ),
         pytest.param(
             {},
+            "        timezone: Europe\n",
+            "inv.yaml line 14: sites[0].devices[0].timezone: unknown time zone 'Europe' "
+            "(an IANA name, e.g. Europe/Paris)",
+            id="a-region-not-a-zone",
+        ),
+        pytest.param(
+            {},
             "        host_key: ssh-ed25519 bm90IGEga2V5\n",
             "inv.yaml line 14: sites[0].devices[0].host_key: not an OpenSSH public key "
             "('<type> <base64>', e.g. ssh-ed25519 AAAA...)",

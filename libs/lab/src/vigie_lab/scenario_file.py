@@ -140,7 +140,7 @@ class DeviceSpec(_Endpoint):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a region (Europe)
             raise ValueError(f"unknown time zone {value!r} (an IANA name: Europe/Paris)") from None
         return value
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from vigie_common.credentials import Credentials
 from vigie_common.settings import ServiceSettings, weak_secret_reason
+from vigie_common.zones import load_zone
 
 from vigie_ingest.sources.base import MappingOptions, ServiceNowFields
 
@@ -74,10 +75,7 @@ class IngestSettings(ServiceSettings):
     @field_validator("default_timezone", "servicenow_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        load_zone(value)  # UnknownZone is a ValueError naming the value
         return value
 
     @model_validator(mode="after")

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from vigie_common.zones import UnknownZone, load_zone
 
 from vigie_prober.drivers import DRIVERS, get_driver
 from vigie_prober.flaps import DEFAULT_POLICY, penalty_at
@@ -50,8 +52,8 @@ def parse_instant(text: str, *, tz: ZoneInfo, name: str) -> datetime:
 
 def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return load_zone(name)
+    except UnknownZone:
         raise UnusableArgument(
             f"--tz {name!r} is not a known time zone (e.g. Europe/Paris)"
         ) from None

@@ -18,7 +18,8 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from vigie_common.zones import load_zone
 
 from vigie_prober.drivers import DRIVERS
 from vigie_prober.inventory import (
@@ -121,10 +122,7 @@ def parse_profile(text: str) -> str:
 
 def parse_timezone(text: str) -> str:
     """An IANA zone name the system knows (the router's clock zone)."""
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {text!r} (an IANA name, e.g. Europe/Paris)") from None
+    load_zone(text)  # UnknownZone: a ValueError naming the text
     return text
 
 
