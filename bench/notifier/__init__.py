@@ -1,0 +1,1 @@
+"""GTR clock benchmark: vigie's deadlines against the ``businesstimedelta`` package."""
