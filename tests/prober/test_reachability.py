@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from vigie_common.kafka.tansu import free_port
+from vigie_prober.pinger import Pinger
 from vigie_prober.reachability import Method, probe_reachability, summarise
 
 
@@ -63,3 +64,30 @@ def test_summary_has_loss_and_mdev_like_ping() -> None:
     assert (result.rtt_min_ms, result.rtt_avg_ms, result.rtt_max_ms) == (1.0, 2.0, 3.0)
     assert result.rtt_mdev_ms == pytest.approx(0.816, abs=0.001)
     assert "5 sent, 3 received, 40% loss" in result.detail
+
+
+async def test_a_fleets_bursts_share_one_socket_and_each_gets_its_own_answers() -> None:
+    pinger = Pinger()
+    targets = [f"127.0.{30 + n // 250}.{1 + n % 250}" for n in range(300)]
+    try:
+        results = await asyncio.gather(
+            *(probe_reachability(t, interval=0.01, count=5, pinger=pinger) for t in targets)
+        )
+        sockets = pinger.sockets
+    finally:
+        pinger.close()
+
+    assert {r.method for r in results} <= {Method.ICMP, Method.ICMP_RAW}
+    assert all(r.ok and r.received == 5 and r.loss_percent == 0.0 for r in results)
+    assert [r.detail.split(":")[0] for r in results] == targets
+    assert sockets == 1
+
+
+async def test_a_closed_pinger_opens_again_on_next_use() -> None:
+    pinger = Pinger()
+    first = await probe_reachability("127.0.0.1", interval=0.01, count=2, pinger=pinger)
+    pinger.close()
+    second = await probe_reachability("127.0.0.1", interval=0.01, count=2, pinger=pinger)
+    pinger.close()
+
+    assert first.ok and second.ok and second.received == 2

@@ -9,15 +9,13 @@ answered, so a verdict never claims a ping that did not happen.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from icmplib import async_ping
-from icmplib.exceptions import ICMPLibError, SocketPermissionError
+from vigie_prober.pinger import Pinger, Unpingable
 
 __all__ = ["Method", "Reachability", "probe_reachability", "summarise"]
 
@@ -103,6 +101,7 @@ async def probe_reachability(
     interval: float = 0.2,
     reply_timeout: float = 2.0,
     method: Method | None = None,
+    pinger: Pinger | None = None,
 ) -> Reachability:
     """Send ``count`` echoes to ``address`` (or connect ``count`` times to its SSH port).
 
@@ -113,36 +112,48 @@ async def probe_reachability(
         interval: Seconds between two of them.
         reply_timeout: Seconds to wait for each answer.
         method: Force a method; by default ICMP unprivileged, then raw, then TCP.
+        pinger: The prober's shared ICMP sockets (a fleet's bursts share them); without one,
+            sockets are opened for this burst alone.
     """
-    methods = [method] if method else [Method.ICMP, Method.ICMP_RAW, Method.TCP]
-    for candidate in methods:
-        if candidate is Method.ICMP_RAW and os.geteuid() != 0:
-            continue
-        try:
-            return await _burst(candidate, address, ssh_port, count, interval, reply_timeout)
-        except SocketPermissionError:
-            continue  # this method is not allowed here: try the next one
+    own = pinger is None
+    shared = pinger or Pinger()
+    try:
+        methods = [method] if method else [Method.ICMP, Method.ICMP_RAW, Method.TCP]
+        for candidate in methods:
+            try:
+                return await _burst(
+                    shared, candidate, address, ssh_port, count, interval, reply_timeout
+                )
+            except Unpingable:
+                continue  # this method is not allowed here: try the next one
+    finally:
+        if own:
+            shared.close()
     raise PermissionError("no reachability method is allowed on this host")
 
 
 async def _burst(
-    method: Method, address: str, port: int, count: int, interval: float, reply_timeout: float
+    pinger: Pinger,
+    method: Method,
+    address: str,
+    port: int,
+    count: int,
+    interval: float,
+    reply_timeout: float,
 ) -> Reachability:
     if method is Method.TCP:
         return await _tcp_burst(address, port, count, interval, reply_timeout)
     try:
-        host = await async_ping(
+        rtts = await pinger.burst(
             address,
             count=count,
             interval=interval,
-            timeout=reply_timeout,
+            reply_timeout=reply_timeout,
             privileged=method is Method.ICMP_RAW,
         )
-    except SocketPermissionError:
-        raise
-    except ICMPLibError as exc:  # a name that does not resolve, a bad address
-        return _lost(method, count, f"{address}: {exc}")
-    return summarise(method, host.packets_sent, list(host.rtts), target=address)
+    except ValueError:  # not an IP literal: the inventory holds addresses, never names
+        return _lost(method, count, f"{address}: not an IP address")
+    return summarise(method, count, rtts, target=address)
 
 
 async def _tcp_burst(

@@ -33,8 +33,8 @@ from enum import StrEnum
 
 from vigie_common.logs import get_logger
 
-from vigie_prober.channels import CommandOutput
 from vigie_prober.drivers import UnknownDriver, get_driver
+from vigie_prober.drivers.base import Driver
 from vigie_prober.errors import AccessFailed, CommandFailed, Layer, ProberError
 from vigie_prober.flaps import DEFAULT_POLICY, DampeningPolicy
 from vigie_prober.inventory_store import DeviceRecord
@@ -196,47 +196,28 @@ async def probe_device(
     layer: Layer = "reachability"
     try:
         driver = get_driver(device.driver)
-        if ping is not PingFrom.NONE:
-            reached = await _reachability(probe, access, ping, ping_count)
-            if reached is not None:
-                return reached
-        layer = "access"
-        async with AsyncExitStack() as stack:
-            started = time.perf_counter()
-            try:
-                session = await stack.enter_async_context(access.session(device))
-            except AccessFailed as error:
-                probe.layer("access", False, error.reason, started, error=type(error).__name__)
-                return probe.inconclusive("access", error.reason)
-            via = f" via {session.via}" if session.via else ""
-            how = "reused the open connection" if session.reused else "logged in"
-            probe.layer(
-                "access",
-                True,
-                f"{how} to {device.address}:{device.port}{via}",
-                started,
-                via=session.via,
-                reused=session.reused,
-                login_s=round(session.login_s, 6),
-            )
-            layer = "evidence"
-            started = time.perf_counter()
-            outputs: list[CommandOutput] = []
-            try:
-                for command in driver.commands:
-                    outputs.append(await session.run(command))
-                    probe.outputs.append(outputs[-1].text)
-            except CommandFailed as error:
-                probe.outputs.append(error.output)
-                probe.layer(
-                    "evidence",
-                    False,
-                    error.reason,
-                    started,
-                    command=error.command,
-                    error=type(error).__name__,
-                )
-                return probe.inconclusive("evidence", error.reason)
+        # The login starts while the pings are in flight (a burst takes about a second), and
+        # the layers are judged in order: a router that does not answer is unreachable, and
+        # whatever its SSH port did meanwhile is dropped.
+        collecting = asyncio.ensure_future(_collect(device, access, driver))
+        try:
+            if ping is not PingFrom.NONE:
+                reached = await _reachability(probe, access, ping, ping_count)
+                if reached is not None:
+                    return reached
+            layer = "access"
+            collected = await collecting
+        finally:
+            if not collecting.done():
+                collecting.cancel()
+                await asyncio.gather(collecting, return_exceptions=True)
+        probe.layers.extend(collected.layers)
+        probe.outputs.extend(collected.outputs)
+        if collected.failed is not None:
+            layer, reason = collected.failed
+            return probe.inconclusive(layer, reason)
+        layer = "evidence"
+        started = time.perf_counter()
         read_at = now + probe.elapsed
         parsed = driver.parse("".join(probe.outputs), tz=device.zone, now=read_at)
         recognised = parsed.recognised or bool(parsed.events)
@@ -246,9 +227,9 @@ async def probe_device(
             f"{len(parsed.events)} events, {len(parsed.unparsed)} lines unread"
             if recognised
             else "no log recognised",
-            started,
-            commands=len(outputs),
-            bytes=sum(o.bytes_read for o in outputs),
+            started - collected.evidence_s,
+            commands=collected.commands,
+            bytes=collected.bytes_read,
             events=len(parsed.events),
             unparsed=len(parsed.unparsed),
         )
@@ -263,6 +244,73 @@ async def probe_device(
     except Exception as error:  # a probe never raises: the failure is the verdict
         log.exception("probe failed", device=device.hostname, layer=layer)
         return probe.inconclusive(layer, f"prober error ({type(error).__name__})")
+
+
+@dataclass(slots=True)
+class _Collected:
+    """Layers 2 and 3 as they ran: the login, the commands' output, or where they failed."""
+
+    layers: list[LayerResult] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    failed: tuple[Layer, str] | None = None
+    commands: int = 0
+    bytes_read: int = 0
+    evidence_s: float = 0.0
+    """Seconds the commands took (the evidence layer's duration, parsing aside)."""
+
+
+def _layer(layer: Layer, ok: bool, detail: str, since: float, **figures: Figure) -> LayerResult:
+    return LayerResult(layer, ok, detail, round(time.perf_counter() - since, 6), figures)
+
+
+async def _collect(device: DeviceRecord, access: Access, driver: Driver) -> _Collected:
+    """Log in (layer 2) and run the driver's read-only commands (layer 3, before parsing)."""
+    collected = _Collected()
+    async with AsyncExitStack() as stack:
+        started = time.perf_counter()
+        try:
+            session = await stack.enter_async_context(access.session(device))
+        except AccessFailed as error:
+            failure = _layer("access", False, error.reason, started, error=type(error).__name__)
+            collected.layers.append(failure)
+            collected.failed = ("access", error.reason)
+            return collected
+        via = f" via {session.via}" if session.via else ""
+        how = "reused the open connection" if session.reused else "logged in"
+        collected.layers.append(
+            _layer(
+                "access",
+                True,
+                f"{how} to {device.address}:{device.port}{via}",
+                started,
+                via=session.via,
+                reused=session.reused,
+                login_s=round(session.login_s, 6),
+            )
+        )
+        started = time.perf_counter()
+        try:
+            for command in driver.commands:
+                output = await session.run(command)
+                collected.outputs.append(output.text)
+                collected.commands += 1
+                collected.bytes_read += output.bytes_read
+        except CommandFailed as error:
+            collected.outputs.append(error.output)
+            collected.layers.append(
+                _layer(
+                    "evidence",
+                    False,
+                    error.reason,
+                    started,
+                    command=error.command,
+                    error=type(error).__name__,
+                )
+            )
+            collected.failed = ("evidence", error.reason)
+            return collected
+        collected.evidence_s = time.perf_counter() - started
+    return collected
 
 
 async def _reachability(
@@ -299,7 +347,9 @@ async def _reachability(
     else:
         origin = "the prober"
         try:
-            reach = await probe_reachability(device.address, ssh_port=device.port, count=count)
+            reach = await probe_reachability(
+                device.address, ssh_port=device.port, count=count, pinger=access.pinger
+            )
         except PermissionError as error:
             probe.layer("reachability", False, str(error), started, origin=origin)
             return probe.inconclusive("reachability", str(error))

@@ -54,6 +54,7 @@ from vigie_prober.host_keys import HostKeys
 from vigie_prober.inventory import JumpHostEntry
 from vigie_prober.inventory_store import DeviceRecord
 from vigie_prober.pacing import LoginPacer
+from vigie_prober.pinger import Pinger
 
 __all__ = ["Access", "AccessOptions", "AccessStats", "Session", "jump_ping_command"]
 
@@ -245,6 +246,8 @@ class Access:
         self._links = SharedLinks(idle_timeout=options.idle_timeout)
         self._jumps = SharedLinks(idle_timeout=0, retry_after=options.jump_retry_after)
         self._global = asyncio.Semaphore(options.max_sessions)
+        self.pinger = Pinger()
+        """The fleet's ICMP sockets (layer 1 from the prober), opened on first use."""
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._pacers: dict[str, LoginPacer] = {}
 
@@ -308,9 +311,10 @@ class Access:
             return await run_exec(conn, command, caps=self.options.caps, host=host)
 
     async def close(self) -> None:
-        """Close every router connection, then the jump hosts'."""
+        """Close every router connection, then the jump hosts', then the ICMP sockets."""
         await self._links.close()
         await self._jumps.close()
+        self.pinger.close()
 
     @asynccontextmanager
     async def _slot(self, key: str) -> AsyncIterator[None]:
