@@ -99,8 +99,9 @@ class HostKeys:
         """
         self._default = default_file
         self._folder = folder
-        self._files: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
+        self._files: dict[Path, _Parsed] = {}
         self._first_use: dict[tuple[str, int], asyncssh.SSHKey] = {}
+
         self._lock = asyncio.Lock()
 
     def path(self, known_hosts: str | None) -> Path | None:
@@ -141,8 +142,7 @@ class HostKeys:
             except (asyncssh.KeyImportError, ValueError):
                 raise ValueError(f"the inventory's host_key for {host}:{port} is no key") from None
         path = self.path(known_hosts)
-        if path is not None and (known := self._read(path)) is not None:
-            matched = known.match(host, host, port if port != 22 else None)
+        if path is not None and (matched := self._match(path, host, port)) is not None:
             keys += matched[0]
             ca_keys += matched[1]
             revoked += matched[2]
@@ -173,7 +173,24 @@ class HostKeys:
             await asyncio.to_thread(_append, trust.record_to, line)
             self._files.pop(trust.record_to, None)
 
-    def _read(self, path: Path) -> asyncssh.SSHKnownHosts | None:
+    def _match(self, path: Path, host: str, port: int) -> _Matched | None:
+        """The file's keys for ``host:port`` (trusted, CAs, revoked), memoised per file version.
+
+        A fleet's known_hosts has a line per router: matching every login against all of them
+        again would cost more than the login's own key check.
+        """
+        parsed = self._read(path)
+        if parsed is None:
+            return None
+        found = parsed.matches.get((host, port))
+        if found is None:
+            keys, ca_keys, revoked, *_ = parsed.known.match(
+                host, host, port if port != 22 else None
+            )
+            found = parsed.matches[(host, port)] = (list(keys), list(ca_keys), list(revoked))
+        return found
+
+    def _read(self, path: Path) -> _Parsed | None:
         """The file's entries, read again only when its size or time changed; None if absent.
 
         Raises:
@@ -185,16 +202,29 @@ class HostKeys:
             return None
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = self._files.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        if cached is not None and cached.stamp == stamp:
+            return cached
         try:
             known = asyncssh.import_known_hosts(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as error:
             # A file that is there but unreadable must not look empty: first use would then
             # accept any key.
             raise ValueError(f"known_hosts file {path} cannot be read ({error})") from None
-        self._files[path] = (stamp, known)
-        return known
+        parsed = self._files[path] = _Parsed(stamp, known)
+        return parsed
+
+
+_Matched = tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]]
+"""Trusted keys, CA keys and revoked keys of one host:port."""
+
+
+@dataclass
+class _Parsed:
+    """One version of a known_hosts file, and what each host:port matched in it."""
+
+    stamp: tuple[int, int]
+    known: asyncssh.SSHKnownHosts
+    matches: dict[tuple[str, int], _Matched] = field(default_factory=dict)
 
 
 def _append(path: Path, line: str) -> None:

@@ -110,7 +110,8 @@ async def probe_reachability(
         ssh_port: The port tried by the TCP stand-in.
         count: Echoes (or connects) in the burst.
         interval: Seconds between two of them.
-        reply_timeout: Seconds to wait for each answer.
+        reply_timeout: Seconds to wait for the answers after the last echo (or for each
+            TCP connect).
         method: Force a method; by default ICMP unprivileged, then raw, then TCP.
         pinger: The prober's shared ICMP sockets (a fleet's bursts share them); without one,
             sockets are opened for this burst alone.

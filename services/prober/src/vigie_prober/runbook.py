@@ -151,7 +151,9 @@ class _Probe:
             verdict=verdict,
             output="".join(self.outputs),
         )
-        log.info(
+        # DEBUG: a fleet's probes would flood the log; the scheduler logs each ticket's verdict
+        # and the observation events carry every device's figures.
+        log.debug(
             "device probed",
             device=device.hostname,
             verdict=verdict.verdict.value,

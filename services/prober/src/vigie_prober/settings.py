@@ -13,13 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from asyncssh.encryption import get_encryption_algs
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from vigie_common.settings import ServiceSettings
 
 from vigie_prober.flaps import DampeningPolicy
 from vigie_prober.runbook import PingFrom
-from vigie_prober.ssh import AccessOptions
+from vigie_prober.ssh import PREFERRED_CIPHERS, AccessOptions
 
 
 class Timing(BaseModel):
@@ -121,6 +122,19 @@ class SshSettings(BaseModel):
     )
     keepalive_interval: float = Field(default=30.0, ge=0)
     idle_timeout: float = Field(default=30.0, ge=0)
+    ciphers: tuple[str, ...] = Field(
+        default=PREFERRED_CIPHERS,
+        min_length=1,
+        description="Ciphers offered, preferred first (AES-GCM: the cheapest with AES-NI)",
+    )
+
+    @field_validator("ciphers")
+    @classmethod
+    def _known_ciphers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {name.decode() for name in get_encryption_algs()}
+        if unknown := [name for name in value if name not in known]:
+            raise ValueError(f"unknown ciphers {unknown} (known: {sorted(known)})")
+        return value
 
     def options(self) -> AccessOptions:
         """The access options these settings give."""
