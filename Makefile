@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help uv install run sample test test-fast lint fmt typecheck bench-ingest migrate clean
+.PHONY: help uv install run sample test test-fast lint fmt typecheck bench-ingest bench-prober migrate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ typecheck: install  ## mypy --strict
 bench-ingest: install  ## the ingest benchmark (needs wrk: apt-get install wrk)
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: apt-get install -y wrk"; exit 2; }
 	$(UV) run --locked python -m bench.ingest
+
+bench-prober: install  ## the prober benchmark: vigie vs asyncssh, Scrapli, Netmiko on 1,000 lab routers
+	$(UV) run --locked python -m bench.prober
 
 clean:  ## remove the embedded run's data folder and caches
 	rm -rf .vigie .pytest_cache .mypy_cache .ruff_cache

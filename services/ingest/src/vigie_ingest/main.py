@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +26,7 @@ from vigie_common.db.outbox import OutboxRelay, RelayMetrics
 from vigie_common.kafka.producer import EventProducer, producer_options
 from vigie_common.logs import Throttle, configure_logging, get_logger
 from vigie_common.metrics import metrics_endpoint, new_registry
+from vigie_common.runtime import settle_heap
 
 from vigie_ingest import api, webhooks
 from vigie_ingest.admission import Credentials
@@ -250,9 +250,7 @@ def _serve(settings: IngestSettings) -> None:
 
     # Long-lived objects (app, models, SQLAlchemy caches) leave the collector's view, and
     # young collections run less often: fewer pauses in the webhook latency tail.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*settings.gc_thresholds)
+    settle_heap(settings.gc_thresholds)
 
     uvicorn.run(
         create_app(settings),

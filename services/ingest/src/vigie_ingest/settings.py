@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from vigie_common.credentials import Credentials
+from vigie_common.runtime import DEFAULT_GC_THRESHOLDS
 from vigie_common.settings import ServiceSettings, weak_secret_reason
 from vigie_common.zones import load_zone
 
@@ -55,7 +56,7 @@ class IngestSettings(ServiceSettings):
         default=False, description="FastAPI's native OpenTelemetry (needs a configured provider)"
     )
     gc_thresholds: tuple[int, int, int] = Field(
-        default=(50_000, 20, 100), description="gc.set_threshold for the server process"
+        default=DEFAULT_GC_THRESHOLDS, description="gc.set_threshold for the server process"
     )
     batch_max_size: int = Field(default=128, ge=1, description="Webhooks per DB transaction")
     batches_in_flight: int = Field(

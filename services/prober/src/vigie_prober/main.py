@@ -15,6 +15,7 @@ from vigie_common.events.topics import TICKETS
 from vigie_common.kafka.worker import WorkerSpec, run_worker
 from vigie_common.logs import configure_logging
 from vigie_common.metrics import new_registry
+from vigie_common.runtime import settle_heap
 
 from vigie_prober import analysis
 from vigie_prober import inventory_command as inventory
@@ -70,6 +71,7 @@ def run(argv: Sequence[str] | None = None) -> None:
         )
         if imported != 0:
             raise SystemExit(imported)
+    settle_heap(settings.gc_thresholds)  # a fleet's probes allocate many short-lived objects
     asyncio.run(serve(settings, clock=clock))
 
 

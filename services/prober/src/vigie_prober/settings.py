@@ -16,6 +16,7 @@ from typing import Literal
 from asyncssh.encryption import get_encryption_algs
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from vigie_common.runtime import DEFAULT_GC_THRESHOLDS
 from vigie_common.settings import ServiceSettings
 
 from vigie_prober.flaps import DampeningPolicy
@@ -172,6 +173,10 @@ class ProberSettings(ServiceSettings):
     )
     lease_s: float = Field(
         default=120.0, gt=0, description="A claimed probe's lease; renewed while it runs"
+    )
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=DEFAULT_GC_THRESHOLDS,
+        description="gc.set_threshold of the worker (start-up objects are frozen)",
     )
     retry_delay_s: float = Field(
         default=30.0, gt=0, description="Before retrying a probe whose result could not be saved"
