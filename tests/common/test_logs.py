@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import structlog
-from vigie_common.logs import REDACTED, configure_logging, get_logger, redact
+from vigie_common.logs import NOISY_LIBRARIES, REDACTED, configure_logging, get_logger, redact
 
 
 @pytest.mark.parametrize(
@@ -127,11 +127,12 @@ def restore_logging() -> Iterator[None]:
     """``configure_logging`` changes process-wide state: put it back after the test."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    aiokafka_level = logging.getLogger("aiokafka").level
+    libraries = {name: logging.getLogger(name).level for name in NOISY_LIBRARIES}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    logging.getLogger("aiokafka").setLevel(aiokafka_level)
+    for name, library_level in libraries.items():
+        logging.getLogger(name).setLevel(library_level)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
 
@@ -198,3 +199,13 @@ def test_configure_logging_renders_stdlib_records_as_redacted_json(
     assert record["service"] == "prober"
     assert record["level"] == "warning"
     assert record["event"] == "cannot reach postgresql://u:***@h/db"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_at_debug_the_libraries_that_log_every_statement_stay_at_warning() -> None:
+    configure_logging(service="test", level="DEBUG", fmt="json")
+
+    assert logging.getLogger().level == logging.DEBUG
+    assert logging.getLogger("aiosqlite").level == logging.WARNING
+    assert logging.getLogger("aiokafka").level == logging.WARNING
+    assert logging.getLogger("asyncssh").level == logging.WARNING

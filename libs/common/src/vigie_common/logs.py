@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -96,7 +96,14 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -
     root.handlers[:] = [handler]
     root.setLevel(level)
     structlog.contextvars.bind_contextvars(service=service)
-    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    quiet = max(logging.getLevelName(level), logging.WARNING)
+    for chatty in NOISY_LIBRARIES:  # at DEBUG they log every fetch, every SQL and its values
+        logging.getLogger(chatty).setLevel(quiet)
+
+
+NOISY_LIBRARIES: Final = ("aiokafka", "aiosqlite", "asyncssh")
+"""Libraries kept at WARNING even when vigie logs at DEBUG: they log per packet or statement
+(aiosqlite every SQL statement with its parameters, ticket data included)."""
 
 
 def get_logger(name: str) -> Any:
