@@ -138,3 +138,32 @@ def test_payload_digest_ignores_key_order_for_any_payload(raw: dict[str, Any]) -
     reordered = dict(reversed(list(raw.items())))
     assert payload_digest(reordered) == payload_digest(raw)
     assert len(payload_digest(raw)) == 64
+
+
+def test_on_hold_and_updated_at_pass_through_when_given() -> None:
+    payload = TicketPayload.model_validate(
+        body(state="open", on_hold=True, updated_at="2025-06-16T17:20:03+02:00")
+    )
+    ticket = SOURCE.to_ticket(payload, MappingOptions())
+    assert ticket.fields.on_hold is True
+    assert ticket.fields.updated_at == datetime(2025, 6, 16, 15, 20, 3, tzinfo=UTC)
+    assert ticket.version.updated_at == ticket.fields.updated_at
+
+
+def test_on_hold_and_updated_at_default_to_false_and_none_when_absent() -> None:
+    ticket = SOURCE.to_ticket(TicketPayload.model_validate(body()), MappingOptions())
+    assert ticket.fields.on_hold is False
+    assert ticket.fields.updated_at is None
+
+
+def test_on_hold_is_rejected_when_not_a_boolean() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TicketPayload.model_validate(body(on_hold="maybe"))
+    assert [error["loc"] for error in caught.value.errors()] == [("on_hold",)]
+
+
+def test_schema_documents_on_hold_and_updated_at_when_published() -> None:
+    properties = TicketPayload.model_json_schema()["properties"]
+    assert properties["on_hold"]["type"] == "boolean"
+    assert "pause" in properties["on_hold"]["description"]
+    assert "hold" in properties["updated_at"]["description"]

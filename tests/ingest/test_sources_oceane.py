@@ -247,3 +247,42 @@ def test_opened_at_round_trips_wall_clock_when_not_in_gap(wall: datetime, zone: 
         assert back == wall
         assert opened.utcoffset() == timedelta(0)
         assert opened == (wall - before).replace(tzinfo=UTC)
+
+
+def test_on_hold_is_true_when_gel_gtr_true() -> None:
+    ticket = mapped(gel_gtr=True)
+    assert ticket.fields.on_hold is True
+    assert ticket.fields.state is TicketState.OPEN
+    assert ticket.raw["gel_gtr"] is True
+
+
+@pytest.mark.parametrize("changes", [{}, {"gel_gtr": False}, {"gel_gtr": None}])
+def test_on_hold_is_false_when_gel_gtr_false_null_or_absent(changes: dict[str, Any]) -> None:
+    assert mapped(**changes).fields.on_hold is False
+
+
+@pytest.mark.parametrize("state", ["Rétabli", "En observation", "Clos"])
+def test_on_hold_follows_gel_gtr_as_sent_whatever_the_state(state: str) -> None:
+    assert mapped(dernier_etat=state, gel_gtr=True).fields.on_hold is True
+
+
+@pytest.mark.parametrize("value", ["maybe", "true", "oui", 1, 0, [], {}])
+def test_gel_gtr_is_refused_by_the_schema_when_not_a_json_boolean(value: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        OceanePayload.model_validate(design_example() | {"gel_gtr": value})
+    assert [error["loc"] for error in caught.value.errors()] == [("gel_gtr",)]
+
+
+def test_updated_at_is_none_when_contract_has_no_modification_time() -> None:
+    assert mapped().fields.updated_at is None
+    assert mapped(gel_gtr=True).fields.updated_at is None
+
+
+def test_version_digest_changes_when_freeze_starts_or_ends() -> None:
+    digests = {
+        mapped().version.digest,
+        mapped(gel_gtr=True).version.digest,
+        mapped(gel_gtr=False).version.digest,
+    }
+    assert len(digests) == 3
+    assert mapped(gel_gtr=True).version.digest == mapped(gel_gtr=True).version.digest

@@ -268,3 +268,58 @@ def test_version_sequence_is_sys_mod_count_for_any_count(
     ticket = mapped(body)
     assert ticket.version.sequence == mod_count
     assert ticket.raw == body
+
+
+@pytest.mark.parametrize(
+    ("code", "on_hold"),
+    [("1", False), ("2", False), ("3", True), (" 3 ", True), ("6", False), ("7", False)],
+)
+def test_on_hold_is_true_only_when_state_is_on_hold(code: str, on_hold: bool) -> None:
+    fields = mapped(with_strings() | {"state": code}).fields
+    assert fields.on_hold is on_hold
+
+
+def test_on_hold_incident_stays_open_when_mapped() -> None:
+    assert mapped(with_strings() | {"state": "3"}).fields.state is TicketState.OPEN
+
+
+def test_updated_at_is_sys_updated_on_when_given() -> None:
+    ticket = mapped(with_strings())
+    assert ticket.fields.updated_at == datetime(2025, 6, 16, 15, 20, 3, tzinfo=UTC)
+    assert ticket.fields.updated_at == ticket.version.updated_at
+
+
+def test_updated_at_is_read_in_servicenow_tz_when_configured() -> None:
+    options = MappingOptions(servicenow_tz=ZoneInfo("Europe/Paris"))
+    fields = mapped(with_strings(), options).fields
+    assert fields.updated_at == datetime(2025, 6, 16, 13, 20, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["", "   ", None])
+def test_updated_at_is_none_when_sys_updated_on_empty(value: str | None) -> None:
+    assert mapped(with_strings() | {"sys_updated_on": value}).fields.updated_at is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sys_updated_on", "2300-01-01 00:00:00"),
+        ("sys_updated_on", "1969-12-31 23:59:59"),
+        ("resolved_at", "2300-01-01 00:00:00"),
+    ],
+)
+def test_timestamp_raises_mapping_error_naming_the_field_when_implausible(
+    field: str, value: str
+) -> None:
+    with pytest.raises(MappingError) as caught:
+        mapped(with_strings() | {field: value})
+    assert caught.value.loc == (field,)
+    assert "1970" in caught.value.msg
+
+
+def test_version_key_changes_when_hold_ends_with_next_mod_count() -> None:
+    held = mapped(with_strings() | {"state": "3", "sys_mod_count": "5"})
+    released = mapped(with_strings() | {"state": "2", "sys_mod_count": "6"})
+    assert (held.fields.on_hold, released.fields.on_hold) == (True, False)
+    assert held.version.key != released.version.key
+    assert released.version.is_older_than(held.version) is False

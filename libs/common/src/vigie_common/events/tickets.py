@@ -87,6 +87,14 @@ class TicketFields(BaseModel):
     alerts: tuple[str, ...] = ()
     restored_at: Instant | None = None
     closed_at: Instant | None = None
+    on_hold: bool = Field(
+        default=False,
+        description="Upstream froze the GTR clock (ServiceNow On Hold, an Oceane freeze): a "
+        "pause runs from this version's updated_at until a version that is not on hold",
+    )
+    updated_at: Instant | None = Field(
+        default=None, description="When upstream made this version (its own clock)"
+    )
 
 
 class CanonicalTicket(TicketFields):

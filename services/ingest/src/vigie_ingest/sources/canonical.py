@@ -40,11 +40,16 @@ EXAMPLE: Final[dict[str, Any]] = {
     "notes": "[BES2] INTER BOA 16/06 17h30",
     "alerts": ["Offre Service Client : Service Client Réseau"],
     "restored_at": "2025-06-16T16:10:44Z",
+    "on_hold": False,
 }
 
 
 class TicketPayload(TicketFields):
-    """The canonical ticket fields plus who sent them and which version they are."""
+    """The canonical ticket fields plus who sent them and which version they are.
+
+    Every :class:`TicketFields` field passes through as sent, ``on_hold`` and ``updated_at``
+    included (a version with ``on_hold: true`` pauses the GTR clock until one without it).
+    """
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", json_schema_extra={"examples": [EXAMPLE]}
@@ -60,7 +65,9 @@ class TicketPayload(TicketFields):
         ge=1, le=MAX_VERSION, description="Upstream's version counter; a higher one is newer"
     )
     updated_at: Instant | None = Field(
-        default=None, description="When upstream last changed the ticket"
+        default=None,
+        description="When upstream made this version (its own clock): orders versions after "
+        "`version`, and dates when a hold (`on_hold`) starts or ends",
     )
 
     @field_validator("source")

@@ -70,6 +70,8 @@ class OceanePayload(BaseModel):
     """The ticket the telco tool posts, with its French field names.
 
     Fields the contract does not list are accepted and kept in the ticket's ``raw``.
+    ``gel_gtr`` is vigie's addition to the design's contract (the tool's GTR freeze); the
+    contract has no last-modification time, so the mapped ticket's ``updated_at`` is null.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow", json_schema_extra={"examples": [EXAMPLE]})
@@ -109,6 +111,15 @@ class OceanePayload(BaseModel):
         default=None, max_length=20_000, description="Free text added by technicians"
     )
     ville: str = Field(max_length=200, description="City of the site")
+    gel_gtr: bool | None = Field(
+        default=None,
+        strict=True,
+        description="GTR freeze: true while the customer has frozen the GTR clock (site "
+        "closed, customer unavailable…); false, null or absent when it runs. Send it on every "
+        "version while the freeze lasts: the first version without it ends the freeze. "
+        "JSON true or false only",
+        examples=[True],
+    )
 
 
 def _text(value: str | None) -> str | None:
@@ -174,6 +185,7 @@ class OceaneSource:
 
         Returns:
             The mapped ticket; its version is the SHA-256 of the payload, with no sequence.
+            ``on_hold`` is ``gel_gtr`` as sent, whatever the state; ``updated_at`` is None.
 
         Raises:
             MappingError: For an unknown ``dernier_etat`` or ``nature_initiale`` (accents,
@@ -199,6 +211,7 @@ class OceaneSource:
             product=_text(payload.type_produit),
             notes=_text(payload.donnees_complementaires),
             alerts=tuple(alert for alert in payload.alertes or () if alert.strip()),
+            on_hold=payload.gel_gtr is True,
         )
         return MappedTicket(
             source=self.name,

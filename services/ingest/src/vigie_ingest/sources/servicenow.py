@@ -6,12 +6,19 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from vigie_common.events.tickets import Nature, Site, TicketFields, TicketState
+from vigie_common.events.tickets import (
+    EARLIEST,
+    LATEST,
+    Nature,
+    Site,
+    TicketFields,
+    TicketState,
+)
 
 from vigie_ingest.sources import parse_local, payload_digest
 from vigie_ingest.sources.base import MappedTicket, MappingError, MappingOptions, UpstreamVersion
 
-__all__ = ["ServiceNowPayload", "ServiceNowReference", "ServiceNowSource"]
+__all__ = ["ON_HOLD", "ServiceNowPayload", "ServiceNowReference", "ServiceNowSource"]
 
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 """How the Table API writes date-times: ``2025-06-16 14:55:40`` (UTC unless configured)."""
@@ -27,6 +34,14 @@ STATES: Final[dict[str, tuple[str, TicketState]]] = {
     "8": ("Canceled", TicketState.CLOSED),
 }
 """Incident ``state`` codes: label upstream, state in vigie."""
+
+ON_HOLD: Final = frozenset({"3"})
+"""``state`` codes that freeze the GTR clock (``on_hold``): On Hold, whatever its reason.
+
+An On Hold incident is still ``open`` in vigie's states (nobody said the service is back);
+``on_hold`` says the clock is paused. ServiceNow's default incident SLAs pause on the same
+condition. Resolved, Closed and Canceled are never on hold: the clock stops there anyway.
+"""
 
 NATURES: Final[dict[str, Nature]] = {
     "1": Nature.DOWN,
@@ -101,12 +116,12 @@ Reference = str | ServiceNowReference
 _REFERENCE: Final = TypeAdapter(Reference | None)
 
 
-def _timestamp_field() -> Any:
+def _timestamp_field(description: str = "YYYY-MM-DD HH:MM:SS, or empty") -> Any:
     """An optional Table API date-time field."""
     return Field(
         default=None,
         pattern=TIMESTAMP_PATTERN,
-        description="YYYY-MM-DD HH:MM:SS, or empty",
+        description=description,
         examples=["2025-06-16 14:55:40"],
     )
 
@@ -124,7 +139,8 @@ class ServiceNowPayload(BaseModel):
     number: str = Field(min_length=1, max_length=200, examples=["INC0012345"])
     sys_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="The record's 32-hex-digit id")
     state: str = Field(
-        description="1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled",
+        description="1 New, 2 In Progress, 3 On Hold (GTR clock paused), 6 Resolved, "
+        "7 Closed, 8 Canceled",
         json_schema_extra={"enum": list(STATES)},
     )
     opened_at: str = Field(
@@ -132,7 +148,10 @@ class ServiceNowPayload(BaseModel):
         description="YYYY-MM-DD HH:MM:SS",
         examples=["2025-06-16 14:55:40"],
     )
-    sys_updated_on: str | None = _timestamp_field()
+    sys_updated_on: str | None = _timestamp_field(
+        "Last update, YYYY-MM-DD HH:MM:SS, or empty: orders versions, and dates when a hold "
+        "starts or ends"
+    )
     resolved_at: str | None = _timestamp_field()
     closed_at: str | None = _timestamp_field()
     sys_mod_count: str | None = Field(
@@ -186,13 +205,21 @@ def _site(payload: ServiceNowPayload, field: str) -> Site | None:
 
 
 def _timestamp(payload: ServiceNowPayload, field: str, options: MappingOptions) -> datetime | None:
+    """A Table API date-time in ``options.servicenow_tz``, as a plausible UTC instant.
+
+    The range is checked here, not by the canonical model, so that the error names the
+    ServiceNow field (``sys_updated_on``, ``resolved_at``) rather than the canonical one.
+    """
     text = _text(getattr(payload, field))
     if text is None:
         return None
     try:
-        return parse_local(text, TIMESTAMP_FORMAT, options.servicenow_tz)
+        instant = parse_local(text, TIMESTAMP_FORMAT, options.servicenow_tz)
     except ValueError:
         raise MappingError((field,), f"expected YYYY-MM-DD HH:MM:SS, got {text!r}") from None
+    if not EARLIEST <= instant <= LATEST:
+        raise MappingError((field,), "must be between 1970-01-01 and 2200-01-01")
+    return instant
 
 
 def _state(code: str) -> TicketState:
@@ -224,8 +251,8 @@ class ServiceNowSource:
 
         Raises:
             MappingError: For an unknown ``state`` code, a timestamp that is not
-                ``YYYY-MM-DD HH:MM:SS``, an empty ``opened_at`` or a custom field that is
-                neither a string nor a reference object.
+                ``YYYY-MM-DD HH:MM:SS`` (or falls outside 1970-2200), an empty ``opened_at``
+                or a custom field that is neither a string nor a reference object.
             TypeError: When ``payload`` is not a :class:`ServiceNowPayload`.
         """
         if not isinstance(payload, ServiceNowPayload):
@@ -236,6 +263,7 @@ class ServiceNowSource:
             raise MappingError(("opened_at",), "must not be empty")
         impact = _text(payload.impact)
         priority = _text(payload.priority)
+        updated_at = _timestamp(payload, "sys_updated_on", options)
         fields = TicketFields(
             opened_at=opened_at,
             state=_state(payload.state),
@@ -252,12 +280,14 @@ class ServiceNowSource:
             notes=_text(payload.description),
             restored_at=_timestamp(payload, "resolved_at", options),
             closed_at=_timestamp(payload, "closed_at", options),
+            on_hold=payload.state.strip() in ON_HOLD,
+            updated_at=updated_at,
         )
         sequence = _text(payload.sys_mod_count)
         version = UpstreamVersion(
             digest=payload_digest(raw),
             sequence=int(sequence) if sequence else None,
-            updated_at=_timestamp(payload, "sys_updated_on", options),
+            updated_at=updated_at,
         )
         return MappedTicket(
             source=self.name,
