@@ -160,8 +160,12 @@ async def test_credentials_never_appear_in_logs_events_api_answers_or_rows(
     # What was searched holds what it should: the search could have found something.
     logs = prober.logs()
     assert {r["level"] for r in logs} >= {"debug", "info"}, "not logging at DEBUG"
-    assert any("Auth for user tech succeeded" in r["event"] for r in logs)
-    assert any("Auth failed for user vigie" in r["event"] for r in logs)
+    # asyncssh stays at WARNING (vigie_common.logs.NOISY_LIBRARIES): the logins show in
+    # vigie's own DEBUG lines and in the observations, which are searched above.
+    probed = {r["device"]: r for r in prober.events("device probed")}
+    assert probed[STABLE]["verdict"] == "stable"
+    assert "authentication failed" in probed[REFUSING]["reason"]
+    assert b"via rebond" in blobs[f"topic {topics.OBSERVATIONS}"]
     assert {r["ticket_id"] for r in prober.events("verdict reached")} == {v.id for v in values}
     assert commands[STABLE] and not commands[REFUSING]  # the refusing router got no command
     published = {topic: blobs[f"topic {topic}"] for topic in every_topic}
