@@ -4,6 +4,8 @@
 
     vigie-lab run [--scenarios FILE | --fleet N [--driver rad_etx|cisco_ios]]
                   [--data-dir DIR] [--any-ports]
+                  [--sinks] [--mail-dir DIR] [--smtp-port PORT]
+                  [--sms-dir DIR] [--sms-port PORT] [--sms-token-file FILE]
     vigie-lab check FILE [FILE…]
 
 ``run`` starts the fleet and the jump host, prints where each listens, the known_hosts and
@@ -12,6 +14,14 @@ no scenario it plays the seed (``vigie_lab/scenarios/seed.yaml``). Only this com
 on the documented development passwords (:data:`~vigie_lab.credentials.DEV_PASSWORDS`) when
 ``VIGIE_LAB_ROUTER_PASSWORD`` or ``VIGIE_LAB_JUMP_PASSWORD`` is unset. ``check`` exits 0 when
 every file is valid, 1 otherwise, listing each problem with its device and field.
+
+The sinks stand in for the team's SMTP relay and SMS gateway (:mod:`vigie_lab.mail_sink`,
+:mod:`vigie_lab.sms_sink`): ``--sinks`` starts both, files under ``<data-dir>/mail`` and
+``<data-dir>/sms``; ``--mail-dir`` or ``--sms-dir`` starts one with its files elsewhere. They
+listen on ``127.0.0.1``, ports :data:`SMTP_PORT` and :data:`SMS_PORT` (any free port with
+``--any-ports``, unless ``--smtp-port``/``--sms-port`` is given). The SMS token is read from
+``--sms-token-file`` (default ``<data-dir>/sms-token``, made at random, 0600, when missing);
+only its path is printed.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 from typing import Final
 
@@ -32,12 +42,19 @@ from vigie_lab.credentials import DEV_PASSWORDS
 from vigie_lab.errors import LabError, ListenFailed
 from vigie_lab.fleet import fleet_scenarios, packaged_scenarios
 from vigie_lab.lab import Lab
+from vigie_lab.mail_sink import MailSink
 from vigie_lab.scenario_file import LabScenarios, load_scenarios
+from vigie_lab.sms_sink import SmsSink, read_or_make_token
 
-__all__ = ["main", "run"]
+__all__ = ["SINK_HOST", "SMS_PORT", "SMTP_PORT", "main", "run"]
 
 _SHOWN: Final = 40
 """Devices listed one by one; the rest are in the inventory file."""
+SINK_HOST: Final = "127.0.0.1"
+SMTP_PORT: Final = 2525
+"""The SMTP sink's port by default (a dev relay's usual one, no privilege needed)."""
+SMS_PORT: Final = 2580
+"""The SMS gateway sink's port by default."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +77,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--driver", choices=("rad_etx", "cisco_ios"), default="rad_etx")
     run.add_argument("--data-dir", type=Path, default=Path(".vigie/lab"), help="keys, known_hosts")
     run.add_argument("--any-ports", action="store_true", help="let the system pick every port")
+    sinks = run.add_argument_group(
+        "sinks", "local stand-ins for the SMTP relay and the SMS gateway, on 127.0.0.1"
+    )
+    sinks.add_argument(
+        "--sinks", action="store_true", help="start both, files in <data-dir>/mail and /sms"
+    )
+    sinks.add_argument("--mail-dir", type=Path, help="start the SMTP sink, .eml files here")
+    sinks.add_argument("--smtp-port", type=int, help=f"its port (default {SMTP_PORT})")
+    sinks.add_argument("--sms-dir", type=Path, help="start the SMS sink, .json files here")
+    sinks.add_argument("--sms-port", type=int, help=f"its port (default {SMS_PORT})")
+    sinks.add_argument(
+        "--sms-token-file",
+        type=Path,
+        help="its bearer token (default <data-dir>/sms-token, made when missing)",
+    )
     check = commands.add_parser("check", help="validate scenario files")
     check.add_argument("files", type=Path, nargs="+")
     return parser
@@ -70,6 +102,47 @@ def _scenarios(args: argparse.Namespace) -> LabScenarios:
         return fleet_scenarios(args.fleet, driver=args.driver)
     scenarios = load_scenarios(args.scenarios) if args.scenarios else packaged_scenarios()
     return scenarios.with_any_ports() if args.any_ports else scenarios
+
+
+def _sink_paths(args: argparse.Namespace) -> None:
+    """Settle where each sink writes (None: not started) and the token file, as full paths."""
+    data: Path = args.data_dir
+    mail: Path | None = args.mail_dir or (data / "mail" if args.sinks else None)
+    sms: Path | None = args.sms_dir or (data / "sms" if args.sinks else None)
+    token: Path = args.sms_token_file or data / "sms-token"
+    args.mail_dir = mail.resolve() if mail else None
+    args.sms_dir = sms.resolve() if sms else None
+    args.sms_token_file = token.resolve()
+
+
+def _sink_port(given: int | None, default: int, any_ports: bool) -> int:
+    if given is not None:
+        return given
+    return 0 if any_ports else default
+
+
+async def _start_sinks(args: argparse.Namespace, stack: AsyncExitStack) -> list[str]:
+    """Start the sinks asked for; the lines saying where they listen and write."""
+    mail_dir: Path | None = args.mail_dir
+    sms_dir: Path | None = args.sms_dir
+    lines = []
+    if mail_dir is not None:
+        port = _sink_port(args.smtp_port, SMTP_PORT, args.any_ports)
+        mail = await stack.enter_async_context(MailSink.start(mail_dir, host=SINK_HOST, port=port))
+        lines.append(
+            f"  mail sink   {mail.host}:{mail.port} (SMTP, no AUTH, no TLS), messages in {mail_dir}"
+        )
+    if sms_dir is not None:
+        token_file: Path = args.sms_token_file
+        token = await asyncio.to_thread(read_or_make_token, token_file)
+        port = _sink_port(args.sms_port, SMS_PORT, args.any_ports)
+        sms = await stack.enter_async_context(
+            SmsSink.start(sms_dir, host=SINK_HOST, port=port, token=token)
+        )
+        lines.append(
+            f"  sms sink    {sms.url} (Bearer token in {token_file}), messages in {sms_dir}"
+        )
+    return lines
 
 
 def _env(out: list[str]) -> dict[str, str]:
@@ -112,7 +185,8 @@ async def _run(args: argparse.Namespace) -> int:
     env = _env(notes)
     scenarios = _scenarios(args)
     started = time.perf_counter()
-    async with Lab.start(scenarios, data_dir=args.data_dir, env=env) as lab:
+    async with AsyncExitStack() as stack:
+        lab = await stack.enter_async_context(Lab.start(scenarios, data_dir=args.data_dir, env=env))
         elapsed = time.perf_counter() - started
         inventory = lab.write_inventory()
         lines = _summary(lab, scenarios, elapsed) + notes
@@ -120,6 +194,7 @@ async def _run(args: argparse.Namespace) -> int:
             f"  known_hosts {lab.known_hosts.resolve()}",
             f"  inventory   {inventory.resolve()}",
         ]
+        lines += await _start_sinks(args, stack)
         lines.append("ready (Ctrl-C stops the lab)")
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
@@ -148,11 +223,18 @@ def _check(files: Sequence[Path]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status (2 on unusable arguments, from argparse)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args.files)
+    if args.smtp_port is not None and not (args.sinks or args.mail_dir):
+        parser.error("--smtp-port needs --sinks or --mail-dir")
+    if (args.sms_port is not None or args.sms_token_file) and not (args.sinks or args.sms_dir):
+        parser.error("--sms-port and --sms-token-file need --sinks or --sms-dir")
+    _sink_paths(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
     try:
         return asyncio.run(_run(args))
     except ListenFailed as error:
