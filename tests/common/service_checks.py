@@ -64,7 +64,7 @@ async def duplicate_is_counted_once(worker: RunningWorker, bootstrap: str) -> No
 async def other_event_type_is_dead_lettered(
     worker: RunningWorker, bootstrap: str, service: str
 ) -> None:
-    event = ticket_received(event_type="vigie.verdict.reached.v1")
+    event = ticket_received(event_type="vigie.observation.recorded.v1")
 
     await publish(bootstrap, event)
 
@@ -75,7 +75,7 @@ async def other_event_type_is_dead_lettered(
         r
         for r in records
         if dict(r.headers)["vigie-error"]
-        == f"the {service} does not handle 'vigie.verdict.reached.v1' events".encode()
+        == f"the {service} does not handle 'vigie.observation.recorded.v1' events".encode()
     ]
     assert len(mine) == 1, [dict(r.headers) for r in records]
     [record] = mine

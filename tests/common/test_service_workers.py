@@ -19,6 +19,7 @@ from vigie_common.kafka.errors import InvalidEvent
 from vigie_common.tasks import BackgroundTask, TaskContext
 from vigie_notifier import consumer as notifier_consumer
 from vigie_notifier import models as notifier_models
+from vigie_notifier.main import build_notify
 from vigie_notifier.settings import NotifierSettings
 from vigie_prober import consumer as prober_consumer
 from vigie_prober import models as prober_models
@@ -50,7 +51,9 @@ SERVICES = [
         name="notifier",
         package="vigie_notifier",
         settings_cls=NotifierSettings,
-        handler=notifier_consumer.handle,
+        handler=notifier_consumer.make_handler(
+            deps=build_notify(NotifierSettings(env="test")), clock=SystemClock()
+        ),
         inbox=notifier_models.ProcessedEvent,
         version_table=notifier_models.VERSION_TABLE,
         outbox=notifier_models.OutboxEvent,
@@ -73,8 +76,8 @@ def received(raw: bytes, event_type: str) -> ReceivedEvent:
 
 @each_service
 async def test_handle_refuses_an_event_type_it_does_not_handle(service: Service) -> None:
-    event = ticket_received(event_type="vigie.verdict.reached.v1")
-    expected = rf"the {service.name} does not handle 'vigie\.verdict\.reached\.v1'"
+    event = ticket_received(event_type="vigie.observation.recorded.v1")
+    expected = rf"the {service.name} does not handle 'vigie\.observation\.recorded\.v1'"
 
     with pytest.raises(InvalidEvent, match=expected):
         await service.handler(AsyncSession(), received(encode(event), event.type))

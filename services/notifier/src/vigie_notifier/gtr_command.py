@@ -28,7 +28,15 @@ from vigie_notifier.gtr import (
 )
 from vigie_notifier.gtr_contract import DAY_NAMES, CommitmentUnreadable, Contract, parse_commitment
 
-__all__ = ["UnusableArgument", "add_arguments", "answer", "main", "parse_instant", "run_gtr"]
+__all__ = [
+    "UnusableArgument",
+    "add_arguments",
+    "answer",
+    "contract_json",
+    "main",
+    "parse_instant",
+    "run_gtr",
+]
 
 PROG: Final = "vigie-notifier gtr"
 
@@ -68,7 +76,8 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _contract(contract: Contract, site: Site) -> dict[str, Any]:
+def contract_json(contract: Contract, site: Site) -> dict[str, Any]:
+    """The contract as the command prints it and the read API shows it."""
     schedule = contract.schedule
     return {
         "class": contract.service_class,
@@ -111,7 +120,7 @@ def answer(
     site = resolve_site(site)
     zone = ZoneInfo(site.tz)
     result: dict[str, Any] = {
-        "contract": _contract(contract, site),
+        "contract": contract_json(contract, site),
         "start": start.astimezone(zone).isoformat(),
     }
     if restored_at is None:

@@ -1,23 +1,42 @@
-"""Composition root of the notifier: ``vigie-notifier [run|migrate]``, configured by ``VIGIE_*``."""
+"""Composition root of the notifier: ``vigie-notifier [run|migrate|contacts|gtr|render]``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 from vigie_common import cli
-from vigie_common.events.topics import TICKETS
+from vigie_common.clock import Clock, SystemClock
+from vigie_common.db.engine import make_engine, make_sessionmaker
+from vigie_common.events.topics import TICKETS, VERDICTS
 from vigie_common.kafka.worker import WorkerSpec, run_worker
 from vigie_common.logs import configure_logging
 from vigie_common.metrics import new_registry
+from vigie_common.runtime import settle_heap
 
-from vigie_notifier import gtr_command, render_command
-from vigie_notifier.consumer import handle
+from vigie_notifier import contacts_command, gtr_command, render_command
+from vigie_notifier.api import make_routes
+from vigie_notifier.clocks import ClockPlace
+from vigie_notifier.consumer import make_handler
+from vigie_notifier.mailer import MailSettings
+from vigie_notifier.metrics import NotifierMetrics
 from vigie_notifier.models import VERSION_TABLE, OutboxEvent, ProcessedEvent
+from vigie_notifier.recipients import parse_recipients
+from vigie_notifier.rendering import TemplateError, load_renderer
+from vigie_notifier.rules import Audience, RulesInvalid, load_rules
+from vigie_notifier.sender import Channels, Sender
+from vigie_notifier.service import Notify, Team
 from vigie_notifier.settings import NotifierSettings
+from vigie_notifier.sms_gateway import SmsSettings
+from vigie_notifier.watcher import Watcher
 
 
 def run(argv: Sequence[str] | None = None) -> None:
@@ -26,9 +45,12 @@ def run(argv: Sequence[str] | None = None) -> None:
         prog="vigie-notifier",
         description="vigie notifier. Configuration: VIGIE_* variables (README).",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,migrate,gtr,render}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,migrate,contacts,gtr,render}")
     commands.add_parser("run", help="consume events, send notifications (the default)")
     commands.add_parser("migrate", help="apply the database migrations, then stop")
+    contacts_command.add_arguments(
+        commands.add_parser("contacts", help="import the customers' contacts")
+    )
     gtr_command.add_arguments(
         commands.add_parser("gtr", help="a commitment's GTR deadline and outcome (JSON)")
     )
@@ -55,13 +77,163 @@ def run(argv: Sequence[str] | None = None) -> None:
         cli.migrate(settings, package="vigie_notifier", version_table=VERSION_TABLE)
         if args.command == "migrate":
             return
-    spec = WorkerSpec(
-        name="notifier",
-        topics=[TICKETS],
-        inbox=ProcessedEvent,
-        outbox=OutboxEvent,
-        host=settings.host,
-        port=settings.port,
-        routes=APIRouter(prefix="/v1"),  # the notifier's read endpoints arrive with its issue
+    clock = SystemClock()
+    if args.command == "contacts":
+        raise SystemExit(_contacts(args, settings.database_url, clock.now()))
+    try:
+        deps = build_notify(settings)
+        channels = build_channels(settings)
+    except StartupRefused as exc:
+        sys.stderr.write(f"vigie-notifier: {exc}\n")
+        raise SystemExit(2) from None
+    if settings.contacts_file is not None:
+        imported = _contacts(
+            argparse.Namespace(files=[settings.contacts_file], dry_run=False, json=False),
+            settings.database_url,
+            clock.now(),
+        )
+        if imported != 0:
+            raise SystemExit(imported)
+    settle_heap(settings.gc_thresholds)
+    asyncio.run(serve(settings, deps=deps, channels=channels, clock=clock))
+
+
+def _contacts(args: argparse.Namespace, database_url: str, now: datetime) -> int:
+    return contacts_command.run_contacts(
+        args, database_url=database_url, now=now, stdout=sys.stdout, stderr=sys.stderr
     )
-    asyncio.run(run_worker(settings, spec, handler=handle, registry=new_registry()))
+
+
+class StartupRefused(Exception):
+    """A setting, the rules or the templates cannot be used: the message says which."""
+
+
+def build_notify(settings: NotifierSettings) -> Notify:
+    """Rules, templates and teams, checked together before anything starts.
+
+    A rule naming a missing template, a template using an undeclared field, a bad team list
+    stop the start with their name.
+
+    Raises:
+        StartupRefused: what cannot be used, named.
+    """
+    try:
+        rules = load_rules(settings.rules_file)
+        renderer = load_renderer(settings.templates_dir)
+    except (RulesInvalid, TemplateError) as exc:
+        raise StartupRefused(str(exc)) from None
+    missing = sorted(code for code in rules.codes() if code not in renderer.catalogue.specs)
+    if missing:
+        raise StartupRefused(
+            f"the rules ({rules.source}) send templates the catalogue lacks: {missing}"
+        )
+    teams = {
+        Audience.SUPPORT: settings.teams.support,
+        Audience.FIELD: settings.teams.field,
+        Audience.ESCALATION: settings.teams.escalation,
+    }
+    return Notify(
+        rules=rules,
+        renderer=renderer,
+        teams={
+            audience: Team(tuple(parse_recipients(text)) if text.strip() else ())
+            for audience, text in teams.items()
+        },
+        operator=settings.operator,
+        default_zone=settings.default_timezone,
+        message_domain=settings.message_domain,
+        place=ClockPlace(
+            tz=settings.default_timezone,
+            country=settings.default_country,
+            subdiv=settings.default_subdiv,
+        ),
+    )
+
+
+def build_channels(settings: NotifierSettings) -> Channels:
+    """The SMTP relay and the SMS gateway as the delivery edges take them.
+
+    Raises:
+        StartupRefused: a setting the edges refuse (a bad address, an unreadable file).
+    """
+    smtp, sms = settings.smtp, settings.sms
+    try:
+        mail = MailSettings(
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,
+            username=smtp.username,
+            password=smtp.secret(),
+            from_address=smtp.from_address,
+            from_name=smtp.from_name,
+            timeout=smtp.timeout_s,
+            ca_file=smtp.ca_file,
+        )
+        gateway = None
+        if sms.url:
+            gateway = SmsSettings(
+                url=sms.url, token=sms.token, token_file=sms.token_file, timeout=sms.timeout_s
+            )
+    except (ValidationError, OSError) as exc:
+        raise StartupRefused(f"delivery settings: {exc}") from None
+    return Channels(mail=mail, sms=gateway)
+
+
+async def serve(
+    settings: NotifierSettings,
+    *,
+    deps: Notify,
+    channels: Channels,
+    clock: Clock,
+    stop: asyncio.Event | None = None,
+    group_id: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """The worker: consume loop, sender and watcher tasks, relay and read API, until stopped."""
+    engine = make_engine(settings.database_url, echo=settings.database_echo)
+    try:
+        sessions = make_sessionmaker(engine)
+        registry = registry or new_registry()
+        metrics = NotifierMetrics(registry)
+        owner = replica_name()
+        sender = Sender(
+            channels,
+            metrics=metrics,
+            owner=owner,
+            concurrency=settings.send_concurrency,
+            poll_interval_s=settings.send_poll_interval_s,
+            lease_s=settings.send_lease_s,
+            retry_backoff_s=settings.retry_backoff_s,
+            max_retry_backoff_s=settings.max_retry_backoff_s,
+        )
+        watcher = Watcher(
+            deps, metrics=metrics, owner=owner, poll_interval_s=settings.watch_interval_s
+        )
+        spec = WorkerSpec(
+            name="notifier",
+            topics=[TICKETS, VERDICTS],
+            inbox=ProcessedEvent,
+            outbox=OutboxEvent,
+            host=settings.host,
+            port=settings.port,
+            group_id=group_id,
+            tasks=[sender.task(), watcher.task()],
+            routes=make_routes(sessions),
+        )
+        handler = make_handler(deps=deps, clock=clock, metrics=metrics)
+        await run_worker(
+            settings,
+            spec,
+            handler=handler,
+            registry=registry,
+            clock=clock,
+            sessions=sessions,
+            stop=stop,
+        )
+    finally:
+        await engine.dispose()
+
+
+def replica_name() -> str:
+    """This process's lease owner name: host, pid and a random part."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

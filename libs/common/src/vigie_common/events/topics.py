@@ -8,8 +8,9 @@ TICKETS: Final = "vigie.tickets.v1"
 OBSERVATIONS: Final = "vigie.observations.v1"
 VERDICTS: Final = "vigie.verdicts.v1"
 NOTIFICATIONS: Final = "vigie.notifications.v1"
+GTR: Final = "vigie.gtr.v1"
 
-ALL: Final = (TICKETS, OBSERVATIONS, VERDICTS, NOTIFICATIONS)
+ALL: Final = (TICKETS, OBSERVATIONS, VERDICTS, NOTIFICATIONS, GTR)
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
 
