@@ -7,6 +7,7 @@ import sys
 from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from vigie_common.db.migrations import alembic_config, upgrade
 from vigie_common.settings import SHARED_PREFIX, ServiceSettings
@@ -40,5 +41,18 @@ def _variable(prefix: str, field: str) -> str:
 
 
 def migrate(settings: ServiceSettings, *, package: str, version_table: str) -> None:
-    """Apply ``package``'s migrations to the settings' database (blocking)."""
-    upgrade(alembic_config(package=package, url=settings.database_url, version_table=version_table))
+    """Apply ``package``'s migrations to the settings' database (blocking).
+
+    A database that cannot be reached or written stops the program with one line naming the
+    problem (never the URL, which may hold a password), exit status 1.
+    """
+    try:
+        upgrade(
+            alembic_config(package=package, url=settings.database_url, version_table=version_table)
+        )
+    except (SQLAlchemyError, OSError) as exc:
+        prog = package.replace("_", "-")
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:300]
+        sys.stderr.write(f"{prog} migrate: the database refused the migrations: {text}\n")
+        raise SystemExit(1) from None

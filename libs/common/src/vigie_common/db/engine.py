@@ -24,6 +24,13 @@ class UnsupportedDatabase(ValueError):
     """The URL names a backend vigie does not run on."""
 
 
+def ensure_sqlite_folder(url: str) -> None:
+    """Make the folder of a SQLite file URL (``.vigie/`` on a fresh clone); others: nothing."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
@@ -33,8 +40,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
             f"use one of {', '.join(SUPPORTED_DRIVERS)}"
         )
     if parsed.drivername.startswith("sqlite"):
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_folder(url)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **_JSON_CODEC)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, MetaData, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from vigie_common.db.engine import ensure_sqlite_folder
+
 
 def alembic_config(*, package: str, url: str, version_table: str) -> Config:
     """Config for ``<package>:migrations`` against ``url`` (no ini file needed)."""
@@ -54,6 +56,7 @@ def run_env(metadata: MetaData, *, version_table: str, default_url: Callable[[],
 
 
 async def _online(url: str, options: dict[str, object]) -> None:
+    ensure_sqlite_folder(url)
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
