@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from vigie_common.cli import load_settings
 from vigie_common.settings import ServiceSettings
 from vigie_ingest.settings import IngestSettings
+from vigie_prober.settings import ProberSettings
 
 STRONG = "0123456789abcdef-strong"
 
@@ -363,3 +364,15 @@ def test_an_empty_password_file_is_refused(tmp_path: pathlib.Path) -> None:
     [error] = caught.value.errors()
     assert error["loc"] == ("kafka_sasl_password_file",)
     assert f"{empty} is empty" in error["msg"]
+
+
+def test_a_bad_nested_setting_names_its_double_underscore_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VIGIE_PROBER_SSH__MAX_SESSIONS", "none")
+
+    with pytest.raises(SystemExit):
+        load_settings(ProberSettings, prog="vigie-prober")
+
+    err = capsys.readouterr().err
+    assert "vigie-prober: invalid setting VIGIE_PROBER_SSH__MAX_SESSIONS:" in err, err

@@ -22,7 +22,9 @@ def load_settings(settings_cls: type[S], *, prog: str) -> S:
     except ValidationError as exc:
         prefix = str(settings_cls.model_config.get("env_prefix", SHARED_PREFIX))
         for err in exc.errors(include_url=False, include_input=False):
-            field = "_".join(str(p) for p in err["loc"]).upper()
+            # Nested groups are set through ``__`` (VIGIE_PROBER_SSH__MAX_SESSIONS); list
+            # positions are not part of the variable's name.
+            field = "__".join(str(p) for p in err["loc"] if not isinstance(p, int)).upper()
             msg = err["msg"].removeprefix("Value error, ")
             if not field:
                 sys.stderr.write(f"{prog}: invalid settings: {msg}\n")
