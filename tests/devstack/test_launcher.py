@@ -13,11 +13,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from vigie_devstack import datadir, lab, main, sample, services
+from vigie_common.events.tickets import TicketState
+from vigie_devstack import datadir, lab, main, notifier, sample, services
 from vigie_devstack.stack import Stack, StackError
 from vigie_ingest.sources.oceane import EXAMPLE as OCEANE_EXAMPLE
+from vigie_ingest.sources.oceane import STATES as OCEANE_STATES
 from vigie_ingest.sources.oceane import OceanePayload
+from vigie_lab import main as lab_main
 from vigie_lab import packaged_scenarios
+from vigie_notifier.contacts import customer_key
+from vigie_notifier.contacts_formats import read_contacts
+from vigie_notifier.recipients import parse_recipients
+from vigie_notifier.settings import NotifierSettings
 from vigie_prober.credentials import CredentialStore
 from vigie_prober.runbook import PingFrom
 from vigie_prober.settings import ProberSettings
@@ -157,8 +164,10 @@ vigie lab: 3 devices started in 0.01 s
   cisco_ios RTE-INL_VOIRO_EVPN_LA1-CD0HG0VRN     127.0.10.3:2222   flapping, user vigie, password $VIGIE_LAB_ROUTER_PASSWORD
   known_hosts /data/lab/known_hosts
   inventory   /data/lab/inventory.yaml
+  mail sink   127.0.0.1:2525 (SMTP, no AUTH, no TLS), messages in /data/mail
+  sms sink    http://127.0.0.1:2580/messages (Bearer token in /data/sms-token), messages in /data/sms
 ready (Ctrl-C stops the lab)
-"""  # noqa: E501 - what `vigie-lab run` prints, verbatim
+"""  # noqa: E501 - what `vigie-lab run --sinks` prints, verbatim
 """What ``vigie-lab run`` prints (libs/lab/src/vigie_lab/main.py) for the seed."""
 
 
@@ -240,7 +249,14 @@ def test_the_labs_output_says_where_it_listens_once_ready() -> None:
         devices=3,
         jump_host=lab.Place("rebond", "127.0.10.254", 2222),
         inventory=Path("/data/lab/inventory.yaml"),
+        mail=lab.RunningMailSink("127.0.0.1", 2525, Path("/data/mail")),
+        sms=lab.RunningSmsSink(
+            "http://127.0.0.1:2580/messages", Path("/data/sms-token"), Path("/data/sms")
+        ),
     )
+    without_sinks = lab.parse_lab_output([line for line in lines if " sink " not in line])
+    assert without_sinks is not None
+    assert (without_sinks.mail, without_sinks.sms) == (None, None)
     with pytest.raises(ValueError, match="no inventory path"):
         lab.parse_lab_output([line for line in lines if "inventory" not in line])
 
@@ -272,9 +288,7 @@ def test_summary_says_where_the_lab_listens_and_never_shows_its_passwords(tmp_pa
     data.prepare()
     passwords = datadir.load_or_create_lab_passwords(data)
     stack = Stack(data, _ports(), lambda _line: None)
-    stack.lab = lab.RunningLab(
-        devices=3, jump_host=lab.SEED_JUMP_HOST, inventory=data.lab_dir / "inventory.yaml"
-    )
+    stack.lab = _running_lab(data)
 
     lines = main.summary(stack, "uv run vigie sample")
 
@@ -327,3 +341,192 @@ async def test_a_missing_lab_is_explained_before_anything_starts(
 
     assert started == []
     assert await stack.stop() is False
+
+
+def _running_lab(data: datadir.DataDir) -> lab.RunningLab:
+    """What the lab of ``vigie up`` says once ready, on the seed's places."""
+    return lab.RunningLab(
+        devices=3,
+        jump_host=lab.SEED_JUMP_HOST,
+        inventory=data.lab_dir / "inventory.yaml",
+        mail=lab.RunningMailSink("127.0.0.1", 2525, data.mail_dir),
+        sms=lab.RunningSmsSink("http://127.0.0.1:2580/messages", data.sms_token_file, data.sms_dir),
+    )
+
+
+def test_the_lab_is_started_with_its_sinks_writing_under_the_data_folder(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+
+    command = lab.lab_command(data, any_ports=False)
+
+    assert command[1:4] == ["-m", "vigie_lab", "run"]
+    args = lab_main._parser().parse_args(command[3:])  # the lab takes these flags
+    lab_main._sink_paths(args)
+    assert (args.data_dir, args.sinks) == (data.lab_dir, True)
+    assert (args.mail_dir, args.sms_dir) == (tmp_path / "data" / "mail", tmp_path / "data" / "sms")
+    assert args.sms_token_file == tmp_path / "data" / "sms-token"
+    assert (args.smtp_port, args.sms_port, args.any_ports) == (None, None, False)
+    assert lab_main._parser().parse_args(lab.lab_command(data, any_ports=True)[3:]).any_ports
+
+
+def test_the_sinks_places_checked_before_starting_are_the_labs_defaults() -> None:
+    assert [(place.address, place.port) for place in lab.SEED_SINKS] == [
+        (lab_main.SINK_HOST, lab_main.SMTP_PORT),
+        (lab_main.SINK_HOST, lab_main.SMS_PORT),
+    ]
+
+
+def test_a_taken_sink_place_is_refused_naming_the_sink_and_the_way_out() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        place = lab.Place("the mail sink (SMTP)", "127.0.0.1", busy.getsockname()[1])
+
+        with pytest.raises(lab.LabPlaceTaken) as caught:
+            lab.check_lab_places_free([place])
+
+    message = str(caught.value)
+    assert f"{place} is already in use: the lab needs it for the mail sink (SMTP)" in message
+    assert "--lab-any-ports" in message
+
+
+def test_the_notifier_is_wired_to_the_sinks_with_the_token_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+    token = "sms-token-0123456789abcdefghijkl"
+    data.sms_token_file.write_text(token + "\n")
+    running = _running_lab(data)
+    env = {
+        **services.service_environment(
+            {}, secret="s" * 32, read_token="t" * 32, bootstrap="127.0.0.1:9092", ports=_ports()
+        ),
+        **notifier.notifier_lab_environment(data, running),
+    }
+
+    assert not [name for name, value in env.items() if token in value]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = NotifierSettings(database_url="sqlite+aiosqlite:///:memory:")
+    assert (settings.smtp.host, settings.smtp.port, settings.smtp.security) == (
+        "127.0.0.1",
+        2525,
+        "none",
+    )
+    assert settings.smtp.username is None and settings.smtp.secret() is None
+    assert settings.smtp.from_address.endswith("@vigie.lab.invalid")
+    assert settings.sms.url == "http://127.0.0.1:2580/messages"
+    assert (settings.sms.token, settings.sms.token_file) == (None, data.sms_token_file)
+    assert settings.contacts_file == data.contacts_file
+    assert (settings.operator, settings.message_domain) == ("VIGIE-LAB", "vigie.lab.invalid")
+    for team in (settings.teams.support, settings.teams.field, settings.teams.escalation):
+        [member] = parse_recipients(team)
+        assert member.email.endswith("@example.com") and member.phone is None
+    assert settings.port == 19102
+
+
+def test_the_notifier_is_not_wired_to_a_lab_that_printed_no_sinks(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path)
+    bare = lab.RunningLab(devices=3, jump_host=None, inventory=tmp_path / "inventory.yaml")
+
+    with pytest.raises(ValueError, match="no mail and SMS sink"):
+        notifier.notifier_lab_environment(data, bare)
+
+
+def test_the_dev_contacts_reach_the_samples_customer_by_mail_and_sms(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+
+    assert notifier.write_dev_contacts(data) is True
+
+    path = data.contacts_file
+    assert path == data.root / "contacts.yaml"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    contacts = read_contacts([path])  # as the notifier imports it at start
+    [entry] = contacts.entries
+    assert customer_key(entry.customer) == customer_key(sample.OCEANE_SAMPLE["raison_sociale"])
+    assert (entry.site_code, entry.channel) == ("", "both")
+    people = parse_recipients(entry.recipients)
+    assert len(people) == 2
+    for person in people:
+        assert person.email.endswith("@example.com")
+        assert person.phone is not None and re.fullmatch(r"\+3360000000\d", person.phone)
+
+
+def test_dev_contacts_already_there_are_kept_and_made_private(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+    edited = "customers: []\n"
+    data.contacts_file.write_text(edited)
+    data.contacts_file.chmod(0o644)
+
+    assert notifier.write_dev_contacts(data) is False
+
+    assert data.contacts_file.read_text() == edited
+    assert stat.S_IMODE(os.stat(data.contacts_file).st_mode) == 0o600
+
+
+def test_summary_says_where_mail_and_sms_land_and_the_notifiers_urls(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path / "data")
+    data.prepare()
+    token = "sms-token-0123456789abcdefghijkl"
+    data.sms_token_file.write_text(token + "\n")
+    stack = Stack(data, _ports(), lambda _line: None)
+    stack.lab = _running_lab(data)
+
+    lines = main.summary(stack, "uv run vigie sample")
+
+    assert token not in "\n".join(lines)
+    rows = {line[: _value_column(line)].strip(): line[_value_column(line) :] for line in lines[:-1]}
+    assert rows["mail sink"].startswith("127.0.0.1:2525 (SMTP")
+    assert rows["mail folder"].startswith(f"{data.root / 'mail'}/ ")
+    assert rows["SMS sink"] == (
+        f"http://127.0.0.1:2580/messages (Bearer token in {data.root / 'sms-token'})"
+    )
+    assert rows["SMS folder"].startswith(f"{data.root / 'sms'}/ ")
+    assert rows["notifier contacts"].startswith(f"{data.root / 'contacts.yaml'} ")
+    notifier_api = "http://127.0.0.1:19102/v1"
+    assert rows["ticket notifications"].startswith(f"{notifier_api}/tickets/<id>/notifications")
+    assert rows["ticket GTR clock"] == f"{notifier_api}/tickets/<id>/gtr"
+    assert rows["pending sends"] == f"{notifier_api}/notifications?state=pending"
+    started_rows = [line for line in lines[:-1] if not line.strip().startswith("broker")]
+    assert len({_value_column(line) for line in started_rows}) == 1
+
+
+def test_the_sample_states_are_ingests_oceane_labels() -> None:
+    assert {state: OCEANE_STATES[label].value for state, label in sample.STATES.items()} == {
+        state.value: state.value for state in TicketState
+    }
+
+
+def test_a_sample_can_be_sent_again_closed_with_its_number() -> None:
+    ticket = sample.sample_ticket("oceane", "0000000042", "closed")
+
+    assert ticket == {**DESIGN_SAMPLE, "numero": "0000000042", "dernier_etat": "Clos"}
+    OceanePayload.model_validate(ticket)
+    assert sample.sample_ticket("oceane", "0000000042")["dernier_etat"] == "En cours"
+    args = main.build_parser().parse_args(["sample", "--numero", "0000000042", "--state", "closed"])
+    assert (args.numero, args.state, args.notifier_port) == ("0000000042", "closed", 9102)
+    with pytest.raises(SystemExit):
+        main.build_parser().parse_args(["sample", "--state", "gone"])
+
+
+def test_the_sample_commands_name_the_notifier_port_and_the_closure(tmp_path: Path) -> None:
+    data = datadir.DataDir.at(tmp_path)
+
+    assert "--notifier-port 19102" in main.sample_command(data, str(tmp_path), _ports())
+    closing = main.closing_command(data, str(tmp_path), _ports(), "0000000042")
+    assert closing.startswith(f"uv run vigie sample --data-dir {tmp_path} --ingest-port 18000")
+    assert closing.endswith("--notifier-port 19102 --numero 0000000042 --state closed")
+    default = services.Ports(ingest=8000, prober=9101, notifier=9102)
+    assert main.closing_command(data, ".vigie", default, "42") == (
+        "uv run vigie sample --numero 42 --state closed"
+    )
+
+
+def test_the_notifier_urls_are_its_read_api() -> None:
+    assert sample.notifier_urls("abc", 9102) == (
+        "http://127.0.0.1:9102/v1/tickets/abc/notifications",
+        "http://127.0.0.1:9102/v1/tickets/abc/gtr",
+    )

@@ -1,4 +1,4 @@
-"""The data folder of an embedded run: logs, SQLite files, the lab, dev secrets and passwords."""
+"""The data folder of an embedded run: logs, SQLite files, the lab, its sinks' messages, secrets."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ READ_TOKEN_FILE: Final = "read-token"  # noqa: S105 - a file name, not a token
 LAB_DIR: Final = "lab"
 LAB_ROUTER_PASSWORD_FILE: Final = "lab-router-password"  # noqa: S105 - a file name
 LAB_JUMP_PASSWORD_FILE: Final = "lab-jump-password"  # noqa: S105 - a file name
+MAIL_DIR: Final = "mail"
+SMS_DIR: Final = "sms"
+SMS_TOKEN_FILE: Final = "sms-token"  # noqa: S105 - a file name, not a token
+CONTACTS_FILE: Final = "contacts.yaml"
 _SECRET_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16,200}")
 """What ``secrets.token_urlsafe`` writes; ``;``, ``|`` and ``=`` would break the variable."""
 
@@ -70,6 +74,26 @@ class DataDir:
     def lab_jump_password_file(self) -> Path:
         """The lab jump host's password (user tech), mode 0600."""
         return self.root / LAB_JUMP_PASSWORD_FILE
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the lab's SMTP sink keeps every mail the notifier sends, one ``.eml`` each."""
+        return self.root / MAIL_DIR
+
+    @property
+    def sms_dir(self) -> Path:
+        """Where the lab's SMS gateway sink keeps every SMS, one ``.json`` each."""
+        return self.root / SMS_DIR
+
+    @property
+    def sms_token_file(self) -> Path:
+        """The SMS sink's bearer token (mode 0600): made by the lab, read by the notifier."""
+        return self.root / SMS_TOKEN_FILE
+
+    @property
+    def contacts_file(self) -> Path:
+        """The dev contacts of the sample's customer (mode 0600), imported by the notifier."""
+        return self.root / CONTACTS_FILE
 
     def log_file(self, name: str) -> Path:
         """``logs/<name>.log``: stdout and stderr of one process."""

@@ -1,8 +1,9 @@
 """The lab as the embedded run starts it: a ``vigie-lab run`` process, and the prober wired to it.
 
-The lab is run as a process (``python -m vigie_lab run``), like the services: the launcher
-learns where it listens from what it prints (its ``ready`` line, its ``inventory`` path), and
-hands the prober that inventory, the lab's known_hosts folder and the passwords' files.
+The lab is run as a process (``python -m vigie_lab run --sinks``), like the services: the
+launcher learns where it listens from what it prints (its ``ready`` line, its ``inventory``
+path, its mail and SMS sinks), and hands the prober that inventory, the lab's known_hosts
+folder and the passwords' files (the notifier's side is :mod:`vigie_devstack.notifier`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ __all__ = [
     "READY_LINE",
     "SEED_DEVICES",
     "SEED_JUMP_HOST",
+    "SEED_SINKS",
     "LabPlaceTaken",
     "Place",
     "RunningLab",
+    "RunningMailSink",
+    "RunningSmsSink",
     "check_lab_places_free",
     "lab_command",
     "lab_environment",
@@ -47,6 +51,8 @@ JUMP_PROFILE: Final = "LAB_REBOND"
 _DEVICES_LINE: Final = re.compile(r"vigie lab: (\d+) devices? started")
 _JUMP_LINE: Final = re.compile(r"  jump host (\S+)\s+(\S+):(\d+)\s")
 _INVENTORY_PREFIX: Final = "  inventory   "
+_MAIL_LINE: Final = re.compile(r"  mail sink   (\S+):(\d+) \(.*?\), messages in (.+)$")
+_SMS_LINE: Final = re.compile(r"  sms sink    (\S+) \(Bearer token in (.+?)\), messages in (.+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +75,40 @@ SEED_DEVICES: Final = (
 )
 """Where the lab's seed scenario listens: a copy (tests/devstack pins it to the lab's seed), so
 that ``vigie up`` checks these places before starting anything, without importing the lab."""
+SEED_SINKS: Final = (
+    Place("the mail sink (SMTP)", "127.0.0.1", 2525),
+    Place("the SMS gateway sink (HTTP)", "127.0.0.1", 2580),
+)
+"""Where the lab's sinks listen by default (a copy of ``vigie_lab.main``'s, pinned by a test)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningMailSink:
+    """The lab's SMTP sink as it printed it: where it listens, where it writes ``.eml`` files."""
+
+    host: str
+    port: int
+    folder: Path
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSmsSink:
+    """The lab's SMS gateway sink: its URL, its token's file (never the token), its folder."""
+
+    url: str
+    token_file: Path
+    folder: Path
 
 
 @dataclass(frozen=True, slots=True)
 class RunningLab:
-    """What the started lab printed: where it listens and the inventory it wrote."""
+    """What the started lab printed: where it listens, the inventory it wrote, its sinks."""
 
     devices: int
     jump_host: Place | None
     inventory: Path
+    mail: RunningMailSink | None = None
+    sms: RunningSmsSink | None = None
 
 
 class LabPlaceTaken(RuntimeError):
@@ -103,16 +134,36 @@ def check_lab_places_free(places: Iterable[Place]) -> None:
                     ) from None
                 raise LabPlaceTaken(
                     f"{place} is already in use: the lab needs it for {place.name} (the seed "
-                    "scenario's fixed places, 127.0.10.x:2222). Another lab is probably running "
-                    "(`vigie-lab run` or another `vigie up`): stop it, or let this lab pick "
-                    "free ports with `vigie up --lab-any-ports`"
+                    "scenario's fixed places, 127.0.10.x:2222, and its sinks' 127.0.0.1:2525 "
+                    "and :2580). Another lab is probably running (`vigie-lab run` or another "
+                    "`vigie up`): stop it, or let this lab pick free ports with "
+                    "`vigie up --lab-any-ports`"
                 ) from None
 
 
 def lab_command(data: DataDir, *, any_ports: bool) -> list[str]:
-    """``python -m vigie_lab run`` on the seed, keeping its files in the run's data folder."""
-    command = [sys.executable, "-m", LAB_MODULE, "run", "--data-dir", str(data.lab_dir)]
-    return [*command, "--any-ports"] if any_ports else command
+    """``python -m vigie_lab run --sinks`` on the seed, its files in the run's data folder.
+
+    The lab's own files (keys, known_hosts, inventory) go to ``<data>/lab``; the sinks' messages
+    to ``<data>/mail`` and ``<data>/sms`` and their token to ``<data>/sms-token``, beside the
+    run's other secrets, so that a developer finds them at the top of the data folder.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        LAB_MODULE,
+        "run",
+        "--data-dir",
+        str(data.lab_dir),
+        "--sinks",
+        "--mail-dir",
+        str(data.mail_dir),
+        "--sms-dir",
+        str(data.sms_dir),
+        "--sms-token-file",
+        str(data.sms_token_file),
+    ]
+    return [*command, "--any-ports"] if any_ports else command  # the sinks' ports too
 
 
 def lab_environment(base: Mapping[str, str], passwords: LabPasswords) -> dict[str, str]:
@@ -159,6 +210,8 @@ def parse_lab_output(lines: Sequence[str]) -> RunningLab | None:
     devices = 0
     jump_host: Place | None = None
     inventory: Path | None = None
+    mail: RunningMailSink | None = None
+    sms: RunningSmsSink | None = None
     for line in lines[: lines.index(READY_LINE)]:
         if found := _DEVICES_LINE.match(line):
             devices = int(found.group(1))
@@ -166,6 +219,10 @@ def parse_lab_output(lines: Sequence[str]) -> RunningLab | None:
             jump_host = Place(found.group(1), found.group(2), int(found.group(3)))
         elif line.startswith(_INVENTORY_PREFIX):
             inventory = Path(line.removeprefix(_INVENTORY_PREFIX).strip())
+        elif found := _MAIL_LINE.match(line):
+            mail = RunningMailSink(found.group(1), int(found.group(2)), Path(found.group(3)))
+        elif found := _SMS_LINE.match(line):
+            sms = RunningSmsSink(found.group(1), Path(found.group(2)), Path(found.group(3)))
     if inventory is None:
         raise ValueError("the lab said it was ready but printed no inventory path")
-    return RunningLab(devices=devices, jump_host=jump_host, inventory=inventory)
+    return RunningLab(devices=devices, jump_host=jump_host, inventory=inventory, mail=mail, sms=sms)

@@ -18,7 +18,9 @@ from vigie_devstack.datadir import DataDir, SecretFileError, read_secret
 from vigie_devstack.lab import RunningLab
 from vigie_devstack.sample import (
     SAMPLES,
+    STATES,
     IngestUnreachable,
+    notifier_urls,
     sample_ticket,
     send_sample,
     verdict_url,
@@ -59,8 +61,8 @@ def report_failure(error: StackError) -> None:
         complain(f"(nothing in {error.log_file})")
 
 
-def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
-    """The command that sends a sample to this run, with the flags it needs."""
+def _sample_flags(data: DataDir, data_dir_arg: str, ports: Ports) -> list[str]:
+    """The flags ``vigie sample`` needs to reach this run (none on the defaults)."""
     extra: list[str] = []
     if data_dir_arg != DEFAULT_DATA_DIR:
         extra += ["--data-dir", str(data.root)]
@@ -68,8 +70,24 @@ def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
         extra += ["--ingest-port", str(ports.ingest)]
     if ports.prober != DEFAULT_PROBER_PORT:
         extra += ["--prober-port", str(ports.prober)]  # where it reads the verdict back
+    if ports.notifier != DEFAULT_NOTIFIER_PORT:
+        extra += ["--notifier-port", str(ports.notifier)]  # its notifications and GTR clock
+    return extra
+
+
+def sample_command(data: DataDir, data_dir_arg: str, ports: Ports) -> str:
+    """The command that sends a sample to this run, with the flags it needs."""
+    extra = _sample_flags(data, data_dir_arg, ports)
     command = shlex.join(["uv", "run", "vigie", "sample", *extra])
     return command if extra else f"{command}   (or: make sample)"
+
+
+def closing_command(data: DataDir, data_dir_arg: str, ports: Ports, numero: str) -> str:
+    """The command that sends the closure of the sample ticket ``numero`` to this run."""
+    flags = _sample_flags(data, data_dir_arg, ports)
+    return shlex.join(
+        ["uv", "run", "vigie", "sample", *flags, "--numero", numero, "--state", "closed"]
+    )
 
 
 def lab_rows(lab: RunningLab, data: DataDir) -> list[tuple[str, str]]:
@@ -95,6 +113,34 @@ def lab_rows(lab: RunningLab, data: DataDir) -> list[tuple[str, str]]:
     ]
 
 
+def notifier_rows(stack: Stack) -> list[tuple[str, str]]:
+    """Where the notifier's mail and SMS land, its contacts, and its read API's URLs."""
+    data = stack.data
+    lab = stack.lab
+    rows: list[tuple[str, str]] = []
+    if lab is not None and lab.mail is not None:
+        rows += [
+            ("mail sink", f"{lab.mail.host}:{lab.mail.port} (SMTP, no AUTH, no TLS; the lab's)"),
+            ("mail folder", f"{lab.mail.folder}/ (every mail the notifier sends, one .eml each)"),
+        ]
+    if lab is not None and lab.sms is not None:
+        rows += [
+            ("SMS sink", f"{lab.sms.url} (Bearer token in {lab.sms.token_file})"),
+            ("SMS folder", f"{lab.sms.folder}/ (every SMS the notifier sends, one .json each)"),
+        ]
+    notifier = f"http://{HOST}:{stack.ports.notifier}"
+    rows += [
+        (
+            "notifier contacts",
+            f"{data.contacts_file} (the sample's customer, mail and SMS; imported at start)",
+        ),
+        ("ticket notifications", f"{notifier}/v1/tickets/<id>/notifications (read token)"),
+        ("ticket GTR clock", f"{notifier}/v1/tickets/<id>/gtr"),
+        ("pending sends", f"{notifier}/v1/notifications?state=pending"),
+    ]
+    return rows
+
+
 def summary(stack: Stack, sample: str) -> list[str]:
     """Where everything is, once ready (the secrets' files, never their content)."""
     api = f"http://{HOST}:{stack.ports.ingest}"
@@ -111,6 +157,7 @@ def summary(stack: Stack, sample: str) -> list[str]:
         ("webhook secret", f"{data.secret_file} (every source)"),
         ("read token", f"{data.read_token_file} (Authorization: Bearer <its content>)"),
         *(lab_rows(stack.lab, data) if stack.lab else []),
+        *notifier_rows(stack),
         ("send a sample", sample),
     ]
     width = max(len(label) for label, _ in rows) + 2
@@ -162,6 +209,7 @@ async def up(stack: Stack, sample: str) -> int:
 
 
 def _ports(args: argparse.Namespace) -> Ports:
+    """The ports ``vigie up`` (or ``vigie sample``, which takes the same flags) is told."""
     return Ports(ingest=args.ingest_port, prober=args.prober_port, notifier=args.notifier_port)
 
 
@@ -177,7 +225,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     data = DataDir.at(args.data_dir)
     try:
         secret = read_secret(data)
-        ticket = sample_ticket(args.source, args.numero)
+        ticket = sample_ticket(args.source, args.numero, args.state)
         result = send_sample(ticket, source=args.source, secret=secret, port=args.ingest_port)
     except IngestUnreachable as exc:
         complain(f"vigie: {exc}: start it with `make run`")
@@ -196,6 +244,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         verdict = verdict_url(result.ticket_id, args.prober_port)
         say(f"verdict (the prober probes the lab; within a minute): {verdict}")
         say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {verdict}')
+        notifications, gtr = notifier_urls(result.ticket_id, args.notifier_port)
+        say(
+            "notifications (the notifier's decisions and sends; empty until a rule fires, and "
+            f"none does for an open ticket probed stable): {notifications}"
+        )
+        say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {notifications}')
+        say(f"GTR clock (deadline from the ticket's commitment): {gtr}")
+        say(f'  curl -H "Authorization: Bearer $(cat {token_file})" {gtr}')
+        if args.state != "closed":
+            close = closing_command(data, args.data_dir, _ports(args), str(ticket["numero"]))
+            mail, sms = data.mail_dir, data.sms_dir
+            say(f"close it (CLT6 to the customer: a mail in {mail}/, an SMS in {sms}/):")
+            say(f"  {close}")
     return 0 if 200 <= result.status < 300 else 1
 
 
@@ -258,13 +319,34 @@ def build_parser() -> argparse.ArgumentParser:
         "sample", parents=[common], help="send a signed sample ticket to the running ingest"
     )
     sample.add_argument("--source", choices=sorted(SAMPLES), default="oceane")
-    sample.add_argument("--numero", help="ticket number to send (default: a new one each time)")
+    sample.add_argument(
+        "--numero",
+        help="ticket number to send (default: a new one each time); a number sent before "
+        "sends a later version of that ticket",
+    )
+    sample.add_argument(
+        "--state",
+        choices=list(STATES),
+        default="open",
+        help="the ticket's state (Oceane dernier_etat: "
+        + ", ".join(f"{state} = {label}" for state, label in STATES.items())
+        + "; default: %(default)s). With the --numero of a ticket sent open, "
+        "`--state closed` closes it: the customer gets the closure mail and SMS (CLT6)",
+    )
     sample.add_argument(
         "--prober-port",
         type=port,
         default=DEFAULT_PROBER_PORT,
         metavar="PORT",
         help="the prober's HTTP port, for the verdict's URL (default: %(default)s)",
+    )
+    sample.add_argument(
+        "--notifier-port",
+        type=port,
+        default=DEFAULT_NOTIFIER_PORT,
+        metavar="PORT",
+        help="the notifier's HTTP port, for the notifications' and GTR clock's URLs "
+        "(default: %(default)s)",
     )
     sample.set_defaults(handler=_cmd_sample)
     return parser

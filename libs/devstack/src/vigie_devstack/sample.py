@@ -37,6 +37,15 @@ upstream would, without importing ingest)."""
 SAMPLES: Final[dict[str, dict[str, Any]]] = {"oceane": OCEANE_SAMPLE}
 """Built-in sample per source."""
 
+STATES: Final[dict[str, str]] = {
+    "open": "En cours",
+    "restored": "Rétabli",
+    "in_observation": "En observation",
+    "closed": "Clos",
+}
+"""``vigie sample --state``: the canonical state and the Oceane ``dernier_etat`` that says it (a
+copy of ingest's labels, pinned by tests/devstack). ``open`` is the design brief's sample."""
+
 
 class IngestUnreachable(RuntimeError):
     """Nothing answers on ingest's port."""
@@ -58,15 +67,29 @@ def verdict_url(ticket_id: str, prober_port: int) -> str:
     return f"http://{HOST}:{prober_port}/v1/tickets/{ticket_id}/verdict"
 
 
+def notifier_urls(ticket_id: str, notifier_port: int) -> tuple[str, str]:
+    """Where the notifier serves the ticket's notifications and its GTR clock (read token)."""
+    base = f"http://{HOST}:{notifier_port}/v1/tickets/{ticket_id}"
+    return f"{base}/notifications", f"{base}/gtr"
+
+
 def unique_numero() -> str:
     """A 10-digit ticket number that differs on every call (milliseconds since the epoch)."""
     return f"{time.time_ns() // 1_000_000 % 10**10:010d}"
 
 
-def sample_ticket(source: str, numero: str | None = None) -> dict[str, Any]:
-    """The sample payload of ``source`` with its own ticket number."""
+def sample_ticket(source: str, numero: str | None = None, state: str = "open") -> dict[str, Any]:
+    """The sample payload of ``source`` with its own ticket number, in ``state``.
+
+    ``state`` is a key of :data:`STATES`: the same ``numero`` with another state is a later
+    version of that ticket (``closed`` after ``open``: its closure).
+
+    Raises:
+        KeyError: An unknown state.
+    """
     ticket = copy.deepcopy(SAMPLES[source])
     ticket["numero"] = numero or unique_numero()
+    ticket["dernier_etat"] = STATES[state]
     return ticket
 
 

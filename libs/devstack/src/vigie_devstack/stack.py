@@ -29,6 +29,7 @@ from vigie_devstack.lab import (
     LAB_MODULE,
     SEED_DEVICES,
     SEED_JUMP_HOST,
+    SEED_SINKS,
     LabPlaceTaken,
     RunningLab,
     check_lab_places_free,
@@ -37,6 +38,7 @@ from vigie_devstack.lab import (
     parse_lab_output,
     prober_lab_environment,
 )
+from vigie_devstack.notifier import notifier_lab_environment, write_dev_contacts
 from vigie_devstack.services import (
     HOST,
     Ports,
@@ -154,7 +156,8 @@ class Stack:
     async def start(self) -> None:
         """Check the ports, start the lab and the broker, migrate, start the services, wait.
 
-        The lab starts first: the prober imports the lab's inventory when it starts.
+        The lab starts first: the prober imports the lab's inventory when it starts, and the
+        notifier sends through the lab's mail and SMS sinks.
 
         Raises:
             StackError: When any step fails; call :meth:`stop` in every case.
@@ -162,7 +165,7 @@ class Stack:
         check_ports_free(self.specs)
         if not self.lab_any_ports:
             try:
-                check_lab_places_free((SEED_JUMP_HOST, *SEED_DEVICES))
+                check_lab_places_free((SEED_JUMP_HOST, *SEED_DEVICES, *SEED_SINKS))
             except LabPlaceTaken as exc:
                 raise StackError(str(exc)) from None
         if importlib.util.find_spec(LAB_MODULE) is None:
@@ -175,6 +178,7 @@ class Stack:
             secret = load_or_create_secret(self.data)
             self._read_token = load_or_create_read_token(self.data)
             lab_passwords = load_or_create_lab_passwords(self.data)
+            write_dev_contacts(self.data)  # kept when there: the developer may have edited it
         except SecretFileError as exc:
             raise StackError(str(exc)) from None
         except OSError as exc:
@@ -200,7 +204,10 @@ class Stack:
         for spec in self.specs:
             self._say(f"migrating {spec.name} (SQLite)…")
             await self._migrate(spec, env)
-        extra = {"prober": prober_lab_environment(self.data, self.lab)}
+        extra = {
+            "prober": prober_lab_environment(self.data, self.lab),
+            "notifier": notifier_lab_environment(self.data, self.lab),
+        }
         for spec in self.specs:
             self._say(f"starting {spec.name}…")
             spec_env = {**env, **extra.get(spec.name, {})}
@@ -229,6 +236,12 @@ class Stack:
             except ValueError as exc:
                 raise StackError(str(exc), log_file=log_file) from None
             if running is not None:
+                if running.mail is None or running.sms is None:
+                    raise StackError(
+                        "the lab said it was ready but printed no mail or no SMS sink "
+                        "(is vigie-lab older than vigie? run `make install`)",
+                        log_file=log_file,
+                    )
                 return running
             if process.returncode is not None:
                 raise StackError(

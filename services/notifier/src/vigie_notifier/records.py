@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vigie_notifier.models import Decision, GtrClock, Notification
+from vigie_notifier.models import Decision, GtrClock, Notification, Ticket
 
 __all__ = ["counts", "gtr_of", "list_notifications", "notifications_of"]
 
@@ -48,14 +48,18 @@ async def list_notifications(
 
 
 async def notifications_of(session: AsyncSession, ticket_id: str) -> dict[str, Any] | None:
-    """A ticket's decisions and their notifications, oldest first; None when none."""
+    """A ticket's decisions and their notifications, oldest first.
+
+    None when the notifier never heard of the ticket; a known one without a decision yet
+    answers an empty list.
+    """
     decisions = list(
         await session.scalars(
             select(Decision).where(Decision.ticket_id == ticket_id).order_by(Decision.id)
         )
     )
-    if not decisions:
-        return None
+    if not decisions and await session.get(Ticket, ticket_id) is None:
+        return None  # a ticket the notifier never heard of; a known one answers its decisions
     sends = list(
         await session.scalars(
             select(Notification)
