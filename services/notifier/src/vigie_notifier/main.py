@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import sys
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -16,6 +13,7 @@ from pydantic import ValidationError
 from vigie_common import cli
 from vigie_common.clock import Clock, SystemClock
 from vigie_common.db.engine import make_engine, make_sessionmaker
+from vigie_common.db.leases import lease_owner_name
 from vigie_common.events.topics import TICKETS, VERDICTS
 from vigie_common.kafka.worker import WorkerSpec, run_worker
 from vigie_common.logs import configure_logging
@@ -195,7 +193,7 @@ async def serve(
         sessions = make_sessionmaker(engine)
         registry = registry or new_registry()
         metrics = NotifierMetrics(registry)
-        owner = replica_name()
+        owner = lease_owner_name()
         sender = Sender(
             channels,
             metrics=metrics,
@@ -232,8 +230,3 @@ async def serve(
         )
     finally:
         await engine.dispose()
-
-
-def replica_name() -> str:
-    """This process's lease owner name: host, pid and a random part."""
-    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

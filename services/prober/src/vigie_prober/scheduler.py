@@ -11,15 +11,13 @@ event ids (nothing is published twice).
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from vigie_common.db.engine import transaction
+from vigie_common.db.leases import lease_owner_name
 from vigie_common.kafka.failures import describe
 from vigie_common.logs import Throttle, get_logger
 from vigie_common.tasks import BackgroundTask, TaskContext
@@ -34,14 +32,9 @@ from vigie_prober.settings import ProberSettings
 from vigie_prober.ssh import Access
 from vigie_prober.verdicts import DeviceVerdict, Verdict
 
-__all__ = ["Scheduler", "replica_name"]
+__all__ = ["Scheduler"]
 
 log = get_logger(__name__)
-
-
-def replica_name() -> str:
-    """This process's lease owner name: host, pid and a random part (a restart is another)."""
-    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Scheduler:
@@ -58,7 +51,7 @@ class Scheduler:
         self.settings = settings
         self.metrics = metrics
         self.credentials = credentials or CredentialStore()
-        self.owner = owner or replica_name()
+        self.owner = owner or lease_owner_name()
         self.lease = timedelta(seconds=settings.lease_s)
         self._throttle = Throttle(60.0)
 

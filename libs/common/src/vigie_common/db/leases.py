@@ -18,6 +18,9 @@ and was taken over cannot complete or release what is no longer its own.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -27,7 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
-__all__ = ["LeaseMixin", "claim_due", "complete", "extend", "release"]
+__all__ = ["LeaseMixin", "claim_due", "complete", "extend", "lease_owner_name", "release"]
+
+
+def lease_owner_name() -> str:
+    """A name for this process's leases: host, pid and a random part (a restart is another)."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class LeaseMixin:
