@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help uv install run sample test test-fast lint fmt typecheck bench-ingest bench-prober migrate clean
+.PHONY: help uv install run sample test test-fast lint fmt typecheck bench-ingest bench-prober bench-notifier migrate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench-ingest: install  ## the ingest benchmark (needs wrk: apt-get install wrk)
 
 bench-prober: install  ## the prober benchmark: vigie vs asyncssh, Scrapli, Netmiko on 1,000 lab routers
 	$(UV) run --locked python -m bench.prober
+
+bench-notifier: install  ## the notifier benchmark: mails/s vs bare aiosmtplib, GTR deadlines/s vs businesstimedelta
+	$(UV) run --locked python -m bench.notifier
 
 clean:  ## remove the embedded run's data folder and caches
 	rm -rf .vigie .pytest_cache .mypy_cache .ruff_cache
