@@ -14,15 +14,32 @@ Customers are matched as the ticket names them, ignoring case and runs of spaces
     ContactsError
     ├── ContactsUnreadable   the file cannot be read, or its format is unknown
     └── ContactsInvalid      the content is wrong: one Problem per wrong field
+
+The readers' types (:class:`Location`, :class:`Problem`, :class:`RawEntry`) and the checker
+are :mod:`vigie_common.imports`'s; :class:`ContactsUnreadable` and :class:`ContactsInvalid`
+are its ``FileUnreadable`` and ``ContentInvalid`` too, so the shared command flow refuses
+contacts like any other file.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Final, Literal, TypeVar, get_args
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeAlias, get_args
+
+from vigie_common.imports import reporting
+from vigie_common.imports.entries import Checker, RawEntry
+from vigie_common.imports.problems import (
+    ContentInvalid,
+    FileUnreadable,
+    ImportRefused,
+    Location,
+    Problem,
+    rank_problems,
+)
+from vigie_common.imports.reporting import ImportDiff
 
 from vigie_notifier.recipients import Recipient, RecipientListError, parse_recipients
 
@@ -63,83 +80,19 @@ DEFAULT_CHANNEL: Final[Channel] = "mail"
 MAX_CUSTOMER: Final = 500  # Contact.customer, and the ticket's customer
 MAX_SITE_CODE: Final = 200  # Contact.site_code, and the ticket's site code
 
-T = TypeVar("T")
 _SITE_CODE: Final = re.compile(r"[^\s\x00-\x1f\x7f]+\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a value was read: file, 1-based line, and the field (YAML path or CSV column).
-
-    ``body`` is the line the value's text starts on when its line breaks are kept as written
-    (a YAML ``|`` block, a CSV cell, any one-line value), so a mistake inside a long
-    recipient list is placed on its own line; None when YAML folded the lines.
-    """
-
-    file: str
-    line: int
-    field: str
-    csv: bool = False
-    body: int | None = None
-
-    def child(self, name: str) -> Location:
-        """The location of ``name`` inside this entry (a missing field is reported here)."""
-        if self.csv:
-            return replace(self, field=name, body=None)
-        return replace(self, field=f"{self.field}.{name}" if self.field else name, body=None)
-
-    def within(self, text: str, position: int) -> Location:
-        """The location of the 1-based character ``position`` of this value's ``text``."""
-        if self.body is None:
-            return self
-        return replace(self, line=self.body + text[: max(position - 1, 0)].count("\n"))
-
-    def near(self, other: Location) -> str:
-        """How to point at ``other`` from here: ``line 4``, or ``other.csv line 4``."""
-        return (
-            f"line {other.line}" if other.file == self.file else f"{other.file} line {other.line}"
-        )
-
-    def __str__(self) -> str:
-        if self.csv and self.field:
-            return f"{self.file} line {self.line}, column {self.field}"
-        return (
-            f"{self.file} line {self.line}: {self.field}"
-            if self.field
-            else f"{self.file} line {self.line}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One reason a file is refused."""
-
-    where: Location
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
-
-
-class ContactsError(Exception):
+class ContactsError(ImportRefused):
     """Contacts could not be imported; nothing was written."""
 
 
-class ContactsUnreadable(ContactsError):
-    """The file cannot be read (missing, a folder, not UTF-8) or has an unknown extension."""
-
-    def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"cannot read {file}: {reason}")
-        self.file = file
-        self.reason = reason
+class ContactsUnreadable(ContactsError, FileUnreadable):
+    """A contacts file cannot be read, or is not .yaml/.yml/.csv (``file``, ``reason``)."""
 
 
-class ContactsInvalid(ContactsError):
-    """The content is wrong; ``problems`` names the line and field of each wrong value."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+class ContactsInvalid(ContactsError, ContentInvalid):
+    """The contacts are wrong; ``problems`` places each mistake, recipient by recipient."""
 
 
 def customer_key(name: str) -> str:
@@ -224,29 +177,6 @@ class ContactChoice:
 
 
 @dataclass
-class RawEntry:
-    """One YAML mapping or CSV row: each value as text (None when absent, null or empty)."""
-
-    where: Location
-    values: dict[str, tuple[str | None, Location]] = field(default_factory=dict)
-    reported: set[str] = field(default_factory=set)
-    """Fields whose reader already reported a problem (not reported again as missing)."""
-
-    def get(self, name: str) -> str | None:
-        """The value's text, stripped; None when absent or blank."""
-        text = self.values.get(name, (None, self.where))[0]
-        return text.strip() or None if text is not None else None
-
-    def text(self, name: str) -> str:
-        """The value's text as written (positions in it are the recipient parser's)."""
-        return self.values.get(name, (None, self.where))[0] or ""
-
-    def at(self, name: str) -> Location:
-        """Where ``name``'s value is, or where it should have been."""
-        return self.values[name][1] if name in self.values else self.where.child(name)
-
-
-@dataclass
 class RawCustomer:
     """A customer's entry (``name``, optional ``recipients`` and ``channel``) and its sites'.
 
@@ -306,33 +236,8 @@ def _entry_name(text: str, entry: int) -> str:
     return " ".join(pieces[entry - 1].split(",")[0].split()) if entry <= len(pieces) else ""
 
 
-class _Checker:
-    """Collects every problem of every file, so one run shows them all."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, where: Location, message: str) -> None:
-        self.problems.append(Problem(where, message))
-
-    def required(self, entry: RawEntry, name: str, parse: Callable[[str], T]) -> T | None:
-        """The parsed value; None (and a problem) when it is missing or wrong."""
-        if entry.get(name) is None:
-            if name not in entry.reported:
-                self.add(entry.at(name), "required field missing")
-            return None
-        return self.optional(entry, name, parse)
-
-    def optional(self, entry: RawEntry, name: str, parse: Callable[[str], T]) -> T | None:
-        """The parsed value; None when absent, or wrong (with a problem)."""
-        text = entry.get(name)
-        if text is None:
-            return None
-        try:
-            return parse(text)
-        except ValueError as exc:
-            self.add(entry.at(name), str(exc))
-            return None
+class _Checker(Checker):
+    """The common checks, and a recipient list's: one problem per mistake, on its line."""
 
     def recipients(self, entry: RawEntry) -> tuple[Recipient, ...] | None:
         """The entry's recipients; None (and one problem per mistake, on its line) if wrong."""
@@ -467,24 +372,15 @@ def build_contacts(raws: Sequence[RawContacts]) -> Contacts:
         for customer in raw.customers:
             builder.add_customer(customer)
     if builder.check.problems:
-        order = {raw.file: i for i, raw in reversed(list(enumerate(raws)))}
-        ranked = sorted(
-            builder.check.problems, key=lambda p: (order.get(p.where.file, 0), p.where.line)
-        )
-        raise ContactsInvalid(ranked)
+        raise ContactsInvalid(rank_problems(builder.check.problems, [raw.file for raw in raws]))
     return Contacts(tuple(builder.entries))
 
 
 # -- what an import changes ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One field of one contact: its stored value and the file's."""
-
-    field: str
-    old: str
-    new: str
+FieldChange: TypeAlias = reporting.FieldChange[str]
+"""One field of one contact: its stored value and the file's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,18 +397,8 @@ class ContactChange:
         return _label(self.customer, self.site_code)
 
 
-@dataclass(frozen=True, slots=True)
-class ContactsDiff:
-    """Everything an import does, each list ordered by customer, default first, then site."""
-
-    added: tuple[ContactChange, ...] = ()
-    changed: tuple[ContactChange, ...] = ()
-    removed: tuple[ContactChange, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """True when the file says what is stored already (a re-import)."""
-        return not (self.added or self.changed or self.removed)
+ContactsDiff: TypeAlias = ImportDiff[ContactChange]
+"""Everything an import does, each list ordered by customer, default first, then site."""
 
 
 _COMPARED: Final = ("customer", "recipients", "channel")

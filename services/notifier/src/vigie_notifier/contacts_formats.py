@@ -22,25 +22,26 @@ customer's default contacts, and its ``channel`` is the default of the customer'
 The recipients hold commas, so their cell is quoted. A customer's rows are in one file.
 
 Readers only check the shape (syntax, known keys and columns); values are checked by
-:func:`vigie_notifier.contacts.build_contacts`, which every reader feeds.
+:func:`vigie_notifier.contacts.build_contacts`, which every reader feeds. The bounded read
+and the YAML and CSV walks are :mod:`vigie_common.imports`'s; what is the contacts' here is
+which keys and columns a file has, and how rows make customers.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from vigie_common.imports.csv_reading import check_header, csv_entries
+from vigie_common.imports.files import read_import_file
+from vigie_common.imports.problems import Location, Problem
+from vigie_common.imports.yaml_reading import YamlReader, compose_yaml
+from yaml.nodes import Node
 
 from vigie_notifier.contacts import (
     Contacts,
     ContactsUnreadable,
-    Location,
-    Problem,
     RawContacts,
     RawCustomer,
     RawEntry,
@@ -65,8 +66,8 @@ CUSTOMER_KEYS: Final = ("name", "recipients", "channel", "sites")
 SITE_KEYS: Final = ("code", "recipients", "channel")
 CSV_COLUMNS: Final = ("customer", "site", "recipients", "channel")
 _CSV_REQUIRED: Final = ("customer", "recipients")
-_NULL: Final = "tag:yaml.org,2002:null"
-_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when built
+_HINTS: Final = {"recipients": " (the team's text 'NAME, phone, email; …')"}
+"""What a recipient list is, for the operator who wrote it as a YAML list or mapping."""
 
 
 def read_contacts(paths: Sequence[Path]) -> Contacts:
@@ -81,22 +82,9 @@ def read_contacts(paths: Sequence[Path]) -> Contacts:
 
 def read_contacts_file(path: Path) -> RawContacts:
     """One file's entries, unchecked; its name is shown as given in every problem."""
-    name = str(path)
-    suffix = path.suffix.lower()
-    if suffix not in {".yaml", ".yml", ".csv"}:
-        raise ContactsUnreadable(name, "unknown format: name the file .yaml, .yml or .csv")
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ContactsUnreadable(name, exc.strerror or type(exc).__name__) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ContactsUnreadable(name, f"larger than {MAX_FILE_BYTES // 2**20} MiB")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContactsUnreadable(name, f"not UTF-8 text (byte {exc.start})") from None
-    return parse_csv(text, file=name) if suffix == ".csv" else parse_yaml(text, file=name)
+    return read_import_file(
+        path, limit=MAX_FILE_BYTES, yaml=parse_yaml, csv=parse_csv, error=ContactsUnreadable
+    )
 
 
 # -- YAML --------------------------------------------------------------------------------------
@@ -105,56 +93,25 @@ def read_contacts_file(path: Path) -> RawContacts:
 def parse_yaml(text: str, *, file: str) -> RawContacts:
     """Entries of a YAML contacts file; syntax errors and wrong shapes become problems."""
     raw = RawContacts(file)
-    try:
-        root = yaml.compose(text, Loader=_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(file, mark.line + 1 if mark else 1, "")
-        raw.problems.append(Problem(where, f"not valid YAML: {exc.problem or exc.context}"))
-        return raw
-    except yaml.YAMLError as exc:
-        raw.problems.append(Problem(Location(file, 1, ""), f"not valid YAML: {exc}"))
-        return raw
-    if root is None:
-        raw.problems.append(Problem(Location(file, 1, ""), "empty file: expected 'customers'"))
-        return raw
-    _YamlReader(file, raw).read(root)
+    root = compose_yaml(text, file=file, problems=raw.problems, expected="'customers'")
+    if root is not None:
+        _YamlReader(file, raw).read(root)
     return raw
 
 
-def _kind(node: Node) -> str:
-    return "a list" if isinstance(node, SequenceNode) else "a mapping"
-
-
-class _YamlReader:
-    """Walks the composed nodes (each knows its line); aliases are refused, so it stays linear."""
+class _YamlReader(YamlReader):
+    """The contacts' document: customers, each with its sites."""
 
     def __init__(self, file: str, raw: RawContacts) -> None:
-        self.file = file
+        super().__init__(file, raw.problems, hints=_HINTS)
         self.raw = raw
-        self.seen: set[int] = set()
-
-    def where(self, node: Node, path: str) -> Location:
-        return Location(self.file, node.start_mark.line + 1, path)
-
-    def problem(self, node: Node, path: str, message: str) -> None:
-        self.raw.problems.append(Problem(self.where(node, path), message))
-
-    def fresh(self, node: Node, path: str) -> bool:
-        if id(node) in self.seen:
-            self.problem(node, path, "aliases (*name) are not supported: write the value out")
-            return False
-        self.seen.add(id(node))
-        return True
 
     def read(self, root: Node) -> None:
-        top = self.mapping(root, "", ("customers",))
+        top = self.document(root, ("customers",), required=("customers",))
         if top is None:
             return
-        if "customers" not in top:
-            self.problem(root, "customers", "required field missing")
         for i, node in enumerate(self.sequence(top.get("customers"), "customers")):
-            found = self.entry(node, f"customers[{i}]", CUSTOMER_KEYS)
+            found = self.entry(node, f"customers[{i}]", CUSTOMER_KEYS, lists=("sites",))
             if found is None:
                 continue
             entry, nodes = found
@@ -167,144 +124,34 @@ class _YamlReader:
                 entry.reported.add("sites")  # a wrong list: not also "needs recipients or sites"
             self.raw.customers.append(customer)
 
-    def sequence(self, node: Node | None, path: str) -> list[Node]:
-        if node is None or _is_null(node) or not self.fresh(node, path):
-            return []
-        if not isinstance(node, SequenceNode):
-            self.problem(node, path, "expected a list")
-            return []
-        return list(node.value)
-
-    def mapping(self, node: Node, path: str, keys: tuple[str, ...]) -> dict[str, Node] | None:
-        """The node's values by key; unknown and duplicate keys are problems."""
-        if not self.fresh(node, path):
-            return None
-        if not isinstance(node, MappingNode):
-            self.problem(node, path, f"expected a mapping of {', '.join(keys)}")
-            return None
-        found: dict[str, Node] = {}
-        lines: dict[str, int] = {}
-        for key_node, value in node.value:
-            key = str(key_node.value) if isinstance(key_node, ScalarNode) else "?"
-            at = f"{path}.{key}" if path else key
-            if key not in keys:
-                problem = f"unknown key (known: {', '.join(sorted(keys))})"
-            elif key in found:
-                problem = f"duplicate key (first at line {lines[key]})"
-            else:
-                found[key], lines[key] = value, key_node.start_mark.line + 1
-                continue
-            self.problem(key_node, at, problem)
-        return found
-
-    def entry(
-        self, node: Node, path: str, keys: tuple[str, ...]
-    ) -> tuple[RawEntry, dict[str, Node]] | None:
-        """The mapping's scalar values as an entry, and its nodes (for the sites' list)."""
-        values = self.mapping(node, path, keys)
-        if values is None:
-            return None
-        entry = RawEntry(self.where(node, path))
-        for key, value in values.items():
-            if key == "sites":
-                continue
-            where = self.where(value, f"{path}.{key}")
-            if not self.fresh(value, where.field):
-                entry.reported.add(key)
-                continue
-            if not isinstance(value, ScalarNode):
-                hint = " (the team's text 'NAME, phone, email; …')" if key == "recipients" else ""
-                got = _kind(value)
-                self.problem(value, where.field, f"expected a single value{hint}, got {got}")
-                entry.reported.add(key)
-                continue
-            text = None if value.tag == _NULL else str(value.value)
-            entry.values[key] = (text, _body(value, where))
-        return entry, values
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL
-
-
-def _body(node: ScalarNode, where: Location) -> Location:
-    """Where the text's first line is, when YAML kept its line breaks as written."""
-    if node.style == "|":  # the block's text starts on the line after the ``|``
-        return Location(where.file, where.line, where.field, body=node.start_mark.line + 2)
-    if "\n" not in str(node.value):
-        return Location(where.file, where.line, where.field, body=where.line)
-    return where  # folded lines: a mistake is placed at the value's first line
-
 
 # -- CSV ---------------------------------------------------------------------------------------
-
-
-def _rows(text: str, *, file: str, raw: RawContacts) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank records with the line each starts on (a quoted cell may span lines)."""
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    end = 0
-    try:
-        for cells in reader:
-            start, end = end + 1, reader.line_num
-            if any(cell.strip() for cell in cells):
-                yield start, cells
-    except csv.Error as exc:
-        where = Location(file, reader.line_num or 1, "", csv=True)
-        raw.problems.append(Problem(where, f"not valid CSV: {exc}"))
 
 
 def parse_csv(text: str, *, file: str) -> RawContacts:
     """Entries of a contacts CSV: rows grouped by customer, a blank ``site`` its default."""
     raw = RawContacts(file)
-    rows = _rows(text, file=file, raw=raw)
-    header_line, header = next(rows, (1, []))
-    columns = _columns(raw, file, header_line, [cell.strip().lower() for cell in header])
-    if columns is None:
-        return raw
     customers: dict[str, RawCustomer] = {}
-    for line, cells in rows:
-        _row(raw, customers, Location(file, line, "", csv=True), columns, cells)
+
+    def header(where: Location, columns: list[str]) -> tuple[str, ...] | None:
+        return check_header(
+            columns, where=where, known=CSV_COLUMNS, required=_CSV_REQUIRED, problems=raw.problems
+        )
+
+    rows = csv_entries(
+        text,
+        file=file,
+        problems=raw.problems,
+        header=header,
+        overflow="quote the recipients: they hold commas",
+    )
+    for entry, _ in rows:
+        _row(raw, customers, entry)
     return raw
 
 
-def _columns(raw: RawContacts, file: str, line: int, columns: list[str]) -> tuple[str, ...] | None:
-    """The header's columns, or None (and problems) when the header is wrong."""
-    before = len(raw.problems)
-    for i, column in enumerate(columns):
-        where = Location(file, line, column or f"#{i + 1}", csv=True)
-        if column not in CSV_COLUMNS:
-            message = f"unknown column (known: {', '.join(CSV_COLUMNS)})"
-            raw.problems.append(Problem(where, message))
-        elif column in columns[:i]:
-            raw.problems.append(Problem(where, "duplicate column"))
-    for column in _CSV_REQUIRED:
-        if column not in columns:
-            raw.problems.append(Problem(Location(file, line, column, csv=True), "column missing"))
-    return tuple(columns) if len(raw.problems) == before else None
-
-
-def _row(
-    raw: RawContacts,
-    customers: dict[str, RawCustomer],
-    where: Location,
-    columns: tuple[str, ...],
-    cells: list[str],
-) -> None:
+def _row(raw: RawContacts, customers: dict[str, RawCustomer], entry: RawEntry) -> None:
     """One row: the customer's default contacts (no site) or a site's, grouped by customer."""
-    if len(cells) > len(columns):
-        message = (
-            f"{len(cells)} values for {len(columns)} columns "
-            "(quote the recipients: they hold commas)"
-        )
-        raw.problems.append(Problem(where, message))
-        return
-    entry = RawEntry(where)
-    line = where.line
-    for column, cell in zip(columns, cells, strict=False):
-        entry.values[column] = (cell, Location(where.file, where.line, column, True, line))
-        line += cell.count("\n")  # a quoted cell may span lines: the next one starts lower
     name = entry.get("customer")
     if name is None:
         raw.problems.append(Problem(entry.at("customer"), "required field missing"))
@@ -313,7 +160,7 @@ def _row(
     if entry.get("site") is None:
         _default(raw, customer, entry)
         return
-    site = RawEntry(where, {"code": (entry.values["site"][0], entry.at("site"))})
+    site = RawEntry(entry.where, {"code": (entry.values["site"][0], entry.at("site"))})
     site.values |= {k: v for k, v in entry.values.items() if k in {"recipients", "channel"}}
     customer.sites.append(site)
 

@@ -12,14 +12,14 @@ first, else the customer's default ones.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from vigie_common.imports.locks import hold_import_lock, import_lock_key
 
 from vigie_notifier.contacts import (
     CHANNELS,
@@ -42,9 +42,7 @@ __all__ = [
     "recipients_for",
 ]
 
-IMPORT_LOCK_KEY: Final = int.from_bytes(
-    hashlib.sha256(b"vigie-notifier:contacts-import").digest()[:8], "big", signed=True
-)
+IMPORT_LOCK_KEY: Final = import_lock_key("vigie-notifier:contacts-import")
 """PostgreSQL transaction advisory lock held by an import (stable across processes)."""
 
 
@@ -102,8 +100,7 @@ async def import_contacts(
     Returns:
         What the import added, changed and removed (empty when nothing differs).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK_KEY)))
+    await hold_import_lock(session, IMPORT_LOCK_KEY)
     stored = await _Stored.load(session)
     diff = diff_contacts(stored.contacts(), contacts)
     report = diff

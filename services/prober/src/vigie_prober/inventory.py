@@ -12,13 +12,25 @@ probe time: the inventory holds no secret, and a ``password`` field is refused.
     InventoryError
     ├── InventoryUnreadable   the file cannot be read, or its format is unknown
     └── InventoryInvalid      the content is wrong: one Problem per wrong field
+
+:class:`Location`, :class:`Problem` and :class:`RawEntry` come from :mod:`vigie_common.imports`,
+as every import's do, and each inventory error is one of its errors too (``FileUnreadable``,
+``ContentInvalid``): that is what its command flow catches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
+
+from vigie_common.imports.entries import RawEntry
+from vigie_common.imports.problems import (
+    ContentInvalid,
+    FileUnreadable,
+    ImportRefused,
+    Location,
+    Problem,
+)
 
 __all__ = [
     "DEFAULT_PORT",
@@ -51,67 +63,16 @@ PROFILE_HINT: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a value was read: file, 1-based line, and the field (YAML path or CSV column)."""
-
-    file: str
-    line: int
-    field: str
-    csv: bool = False
-
-    def child(self, name: str) -> Location:
-        """The location of ``name`` inside this entry (a missing field is reported here)."""
-        if self.csv:
-            return replace(self, field=name)
-        return replace(self, field=f"{self.field}.{name}" if self.field else name)
-
-    def near(self, other: Location) -> str:
-        """How to point at ``other`` from here: ``line 4``, or ``other.csv line 4``."""
-        return (
-            f"line {other.line}" if other.file == self.file else f"{other.file} line {other.line}"
-        )
-
-    def __str__(self) -> str:
-        if self.csv and self.field:
-            return f"{self.file} line {self.line}, column {self.field}"
-        return (
-            f"{self.file} line {self.line}: {self.field}"
-            if self.field
-            else f"{self.file} line {self.line}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One reason a file is refused; never quotes a value that may be a secret."""
-
-    where: Location
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
-
-
-class InventoryError(Exception):
+class InventoryError(ImportRefused):
     """An inventory could not be imported; nothing was written."""
 
 
-class InventoryUnreadable(InventoryError):
-    """The file cannot be read (missing, a folder, not UTF-8) or has an unknown extension."""
-
-    def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"cannot read {file}: {reason}")
-        self.file = file
-        self.reason = reason
+class InventoryUnreadable(InventoryError, FileUnreadable):
+    """An inventory file cannot be read, or is not .yaml/.yml/.csv (``file``, ``reason``)."""
 
 
-class InventoryInvalid(InventoryError):
-    """The content is wrong; ``problems`` names the line and field of each wrong value."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+class InventoryInvalid(InventoryError, ContentInvalid):
+    """The inventory's content is wrong; ``problems`` places each wrong value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,25 +117,6 @@ class Inventory:
     jump_hosts: tuple[JumpHostEntry, ...] = ()
     sites: tuple[SiteEntry, ...] = ()
     devices: tuple[DeviceEntry, ...] = ()
-
-
-@dataclass
-class RawEntry:
-    """One YAML mapping or CSV row: each value as text (None when absent, null or empty)."""
-
-    where: Location
-    values: dict[str, tuple[str | None, Location]] = field(default_factory=dict)
-    reported: set[str] = field(default_factory=set)
-    """Fields whose reader already reported a problem (not reported again as missing)."""
-
-    def get(self, name: str) -> str | None:
-        """The value's text, stripped; None when absent or blank."""
-        text = self.values.get(name, (None, self.where))[0]
-        return text.strip() or None if text is not None else None
-
-    def at(self, name: str) -> Location:
-        """Where ``name``'s value is, or where it should have been."""
-        return self.values[name][1] if name in self.values else self.where.child(name)
 
 
 @dataclass

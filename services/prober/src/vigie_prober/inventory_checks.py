@@ -17,8 +17,10 @@ import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Final
 
+from vigie_common.imports.entries import Checker
+from vigie_common.imports.problems import rank_problems
 from vigie_common.zones import load_zone
 
 from vigie_prober.drivers import DRIVERS
@@ -30,7 +32,6 @@ from vigie_prober.inventory import (
     InventoryInvalid,
     JumpHostEntry,
     Location,
-    Problem,
     RawEntry,
     RawInventory,
     RawSite,
@@ -48,8 +49,6 @@ __all__ = [
     "parse_text",
     "parse_timezone",
 ]
-
-T = TypeVar("T")
 
 _NAME = re.compile(r"[^\s\x00-\x1f\x7f]+\Z")  # keys: anything printable without spaces
 _PROFILE = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
@@ -140,44 +139,7 @@ def parse_host_key(text: str) -> str:
     return f"{parts[0]} {parts[1]}"
 
 
-class _Checker:
-    """Collects every problem of every file, so one run shows them all."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def required(self, entry: RawEntry, name: str, parse: Callable[[str], T]) -> T | None:
-        """The parsed value; None (and a problem) when it is missing or wrong."""
-        if entry.get(name) is None:
-            if name not in entry.reported:
-                self.problems.append(Problem(entry.at(name), "required field missing"))
-            return None
-        return self.optional(entry, name, parse)
-
-    def optional(
-        self, entry: RawEntry, name: str, parse: Callable[[str], T], default: T | None = None
-    ) -> T | None:
-        """The parsed value, ``default`` when absent; None (and a problem) when wrong."""
-        text = entry.get(name)
-        if text is None:
-            return default
-        try:
-            return parse(text)
-        except ValueError as exc:
-            self.problems.append(Problem(entry.at(name), str(exc)))
-            return None
-
-    def unique(self, seen: dict[str, Location], key: str, where: Location, what: str) -> bool:
-        """Record ``key``; False (and a problem) when an earlier entry has it."""
-        if key in seen:
-            message = f"duplicate {what} {key!r} (first at {where.near(seen[key])})"
-            self.problems.append(Problem(where, message))
-            return False
-        seen[key] = where
-        return True
-
-
-def _jump_host(check: _Checker, entry: RawEntry) -> JumpHostEntry | None:
+def _jump_host(check: Checker, entry: RawEntry) -> JumpHostEntry | None:
     name = check.required(entry, "name", parse_key(100, "a jump host name"))
     address = check.required(entry, "address", parse_address)
     port = check.optional(entry, "port", parse_port, DEFAULT_PORT)
@@ -188,7 +150,7 @@ def _jump_host(check: _Checker, entry: RawEntry) -> JumpHostEntry | None:
     return JumpHostEntry(name, address, port, credentials, known_hosts)
 
 
-def _device(check: _Checker, entry: RawEntry, site: str) -> DeviceEntry | None:
+def _device(check: Checker, entry: RawEntry, site: str) -> DeviceEntry | None:
     hostname = check.required(entry, "hostname", parse_key(253, "a hostname"))
     address = check.required(entry, "address", parse_address)
     port = check.optional(entry, "port", parse_port, DEFAULT_PORT)
@@ -212,7 +174,7 @@ def _device(check: _Checker, entry: RawEntry, site: str) -> DeviceEntry | None:
 class _Builder:
     """The entries kept so far and the keys they claimed, for duplicate checks."""
 
-    check: _Checker = field(default_factory=_Checker)
+    check: Checker = field(default_factory=Checker)
     jump_hosts: list[JumpHostEntry] = field(default_factory=list)
     sites: list[SiteEntry] = field(default_factory=list)
     devices: list[DeviceEntry] = field(default_factory=list)
@@ -231,7 +193,7 @@ class _Builder:
         code = self.check.required(site.entry, "code", parse_key(100, "a site code"))
         reference = self.check.optional(site.entry, "service_reference", parse_text(200))
         if not site.devices:
-            self.check.problems.append(Problem(site.devices_at, "a site needs at least one device"))
+            self.check.add(site.devices_at, "a site needs at least one device")
         if code is not None and self.check.unique(
             self.codes, code, site.entry.at("code"), "site code"
         ):
@@ -251,7 +213,7 @@ class _Builder:
                 if defined
                 else "(none is: give a YAML file or a jump-host CSV too)"
             )
-            self.check.problems.append(Problem(entry.at("jump_host"), message))
+            self.check.add(entry.at("jump_host"), message)
         hostname = entry.get("hostname")
         if hostname is not None and not self.check.unique(
             self.hostnames, hostname, entry.at("hostname"), "hostname"
@@ -264,7 +226,7 @@ class _Builder:
         if endpoint in self.endpoints:
             other, first = self.endpoints[endpoint]
             message = f"same address and port as device {other!r} (at {entry.where.near(first)})"
-            self.check.problems.append(Problem(entry.at("address"), message))
+            self.check.add(entry.at("address"), message)
             return
         self.endpoints[endpoint] = (device.hostname, entry.at("address"))
         self.devices.append(device)
@@ -292,9 +254,5 @@ def build_inventory(raws: Sequence[RawInventory]) -> Inventory:
         for site in raw.sites:
             builder.add_site(site)
     if builder.check.problems:
-        order = {raw.file: i for i, raw in reversed(list(enumerate(raws)))}
-        ranked = sorted(
-            builder.check.problems, key=lambda p: (order.get(p.where.file, 0), p.where.line)
-        )
-        raise InventoryInvalid(ranked)
+        raise InventoryInvalid(rank_problems(builder.check.problems, [raw.file for raw in raws]))
     return Inventory(tuple(builder.jump_hosts), tuple(builder.sites), tuple(builder.devices))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
+
+from vigie_common.imports import reporting
+from vigie_common.imports.reporting import ImportDiff, plural, report_json, report_lines
 
 from vigie_prober.inventory import DeviceEntry, Inventory, JumpHostEntry, SiteEntry
 
@@ -25,13 +28,8 @@ _SHOWN: Final = 48
 """Longer values (host keys) are shortened in the human report; JSON has them whole."""
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One field of one entry: its stored value and the file's."""
-
-    field: str
-    old: Value
-    new: Value
+FieldChange: TypeAlias = reporting.FieldChange[Value]
+"""One field of one entry: its stored value and the file's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +41,8 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class InventoryDiff:
-    """Everything an import does, each list ordered jump hosts, sites, devices, then by key."""
-
-    added: tuple[Change, ...] = ()
-    changed: tuple[Change, ...] = ()
-    removed: tuple[Change, ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        """True when the file says what is stored already (a re-import)."""
-        return not (self.added or self.changed or self.removed)
+InventoryDiff: TypeAlias = ImportDiff[Change]
+"""Everything an import does, each list ordered jump hosts, sites, devices, then by key."""
 
 
 def _keyed(kind: Kind, entries: Iterable[Entry]) -> dict[str, Entry]:
@@ -105,10 +93,6 @@ def _show(value: Value) -> str:
     return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}..."
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 @dataclass(frozen=True, slots=True)
 class ImportReport:
     """An import's outcome: the files, the diff, what the inventory holds now, dry run or not."""
@@ -121,53 +105,33 @@ class ImportReport:
     def lines(self) -> list[str]:
         """The report for a person: one line per change, then a summary."""
         held = self.inventory
-        out = [
-            f"{', '.join(self.files)}: {_plural(len(held.jump_hosts), 'jump host')}, "
-            f"{_plural(len(held.sites), 'site')}, {_plural(len(held.devices), 'device')}"
-        ]
-        for verb, changes in (
-            ("added", self.diff.added),
-            ("changed", self.diff.changed),
-            ("removed", self.diff.removed),
-        ):
-            for change in changes:
-                line = f"{verb:<8} {_LABELS[change.kind]} {change.key}"
-                if change.fields:
-                    shown = (f"{c.field} {_show(c.old)} -> {_show(c.new)}" for c in change.fields)
-                    line += ": " + ", ".join(shown)
-                out.append(line)
-        diff = self.diff
-        counts = (len(diff.added), len(diff.changed), len(diff.removed))
-        summary = "{} added, {} changed, {} removed".format(*counts)
-        summary = "nothing changed" if diff.empty else summary
-        out.append(f"dry run, nothing written: {summary}" if self.dry_run else summary)
-        return out
+        head = (
+            f"{', '.join(self.files)}: {plural(len(held.jump_hosts), 'jump host')}, "
+            f"{plural(len(held.sites), 'site')}, {plural(len(held.devices), 'device')}"
+        )
+        return report_lines(head, self.diff, _describe, dry_run=self.dry_run)
 
     def as_json(self) -> dict[str, Any]:
         """The report for a program: one JSON-ready object."""
-
-        def listed(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
-            return [
-                {"kind": c.kind, "key": c.key}
-                | (
-                    {"fields": {f.field: {"old": f.old, "new": f.new} for f in c.fields}}
-                    if c.fields
-                    else {}
-                )
-                for c in changes
-            ]
-
-        return {
-            "files": list(self.files),
-            "dry_run": self.dry_run,
-            "written": not self.dry_run and not self.diff.empty,
-            "unchanged": self.diff.empty,
-            "inventory": {
-                "jump_hosts": len(self.inventory.jump_hosts),
-                "sites": len(self.inventory.sites),
-                "devices": len(self.inventory.devices),
-            },
-            "added": listed(self.diff.added),
-            "changed": listed(self.diff.changed),
-            "removed": listed(self.diff.removed),
+        counts = {
+            "jump_hosts": len(self.inventory.jump_hosts),
+            "sites": len(self.inventory.sites),
+            "devices": len(self.inventory.devices),
         }
+        return report_json(
+            files=self.files,
+            diff=self.diff,
+            dry_run=self.dry_run,
+            held=("inventory", counts),
+            identify=lambda c: {"kind": c.kind, "key": c.key},
+        )
+
+
+def _describe(change: Change) -> str:
+    """``device r1: port 22 -> 2222`` (long values shortened; JSON has them whole)."""
+    line = f"{_LABELS[change.kind]} {change.key}"
+    if change.fields:
+        line += ": " + ", ".join(
+            f"{c.field} {_show(c.old)} -> {_show(c.new)}" for c in change.fields
+        )
+    return line

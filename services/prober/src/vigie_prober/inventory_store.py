@@ -9,15 +9,15 @@ report is what it did; on SQLite the database's single writer does the same.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from vigie_common.imports.locks import hold_import_lock, import_lock_key
 
 from vigie_prober.inventory import DeviceEntry, Inventory, JumpHostEntry, SiteEntry
 from vigie_prober.inventory_report import InventoryDiff, Kind, diff_inventories
@@ -34,9 +34,7 @@ __all__ = [
     "resolve_ticket_sites",
 ]
 
-IMPORT_LOCK_KEY: Final = int.from_bytes(
-    hashlib.sha256(b"vigie-prober:inventory-import").digest()[:8], "big", signed=True
-)
+IMPORT_LOCK_KEY: Final = import_lock_key("vigie-prober:inventory-import")
 """PostgreSQL transaction advisory lock held by an import (stable across processes)."""
 
 Row = TypeVar("Row", JumpHost, Site, Device)
@@ -164,8 +162,7 @@ async def import_inventory(
     Returns:
         What the import added, changed and removed (empty when nothing differs).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK_KEY)))
+    await hold_import_lock(session, IMPORT_LOCK_KEY)
     stored = await _Stored.load(session)
     diff = diff_inventories(stored.inventory(), inventory)
     if dry_run or diff.empty:
