@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -166,6 +167,8 @@ def build_channels(settings: NotifierSettings) -> Channels:
             from_name=smtp.from_name,
             timeout=smtp.timeout_s,
             ca_file=smtp.ca_file,
+            # Asked once here: left unset, every SMTP connection asks the system in a thread.
+            local_hostname=smtp.ehlo_name or _ehlo_name(),
         )
         gateway = None
         if sms.url:
@@ -175,6 +178,18 @@ def build_channels(settings: NotifierSettings) -> Channels:
     except (ValidationError, OSError) as exc:
         raise StartupRefused(f"delivery settings: {exc}") from None
     return Channels(mail=mail, sms=gateway)
+
+
+def _ehlo_name() -> str | None:
+    """This host's name as EHLO gives it, when it is a plain host name (else aiosmtplib's)."""
+    name = socket.getfqdn()
+    try:
+        probe = MailSettings(
+            host="localhost", from_address="vigie@example.com", local_hostname=name
+        )
+    except ValidationError:
+        return None
+    return probe.local_hostname
 
 
 async def serve(
@@ -188,7 +203,10 @@ async def serve(
     registry: CollectorRegistry | None = None,
 ) -> None:
     """The worker: consume loop, sender and watcher tasks, relay and read API, until stopped."""
-    engine = make_engine(settings.database_url, echo=settings.database_echo)
+    # Every send in flight holds a connection to record its result, beside the consume loop,
+    # the relay and the watcher: a pool smaller than that churns connections.
+    pool = max(10, settings.send_concurrency + 5)
+    engine = make_engine(settings.database_url, echo=settings.database_echo, pool_size=pool)
     try:
         sessions = make_sessionmaker(engine)
         registry = registry or new_registry()

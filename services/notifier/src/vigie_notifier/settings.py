@@ -50,6 +50,9 @@ class SmtpSettings(BaseModel):
     from_address: str = "noreply@vigie.invalid"
     from_name: str = "Service Client Réseau"
     timeout_s: float = Field(default=30.0, gt=0)
+    ehlo_name: str | None = Field(
+        default=None, description="Name given in EHLO (default: this host's name, asked once)"
+    )
 
     def secret(self) -> SecretStr | None:
         """The password, from the setting or its file (first line), read now."""
