@@ -388,7 +388,7 @@ def process_env(contacts: Path, smtp_port: int) -> dict[str, str]:
     """A's and B's settings (the same): the relay's port, the contacts, a short lease."""
     return {
         "VIGIE_NOTIFIER_SMTP__PORT": str(smtp_port),
-        "VIGIE_NOTIFIER_SMTP__TIMEOUT_S": "30",
+        "VIGIE_NOTIFIER_SMTP__TIMEOUT_S": "5",  # half the lease: a delivery's deadline
         "VIGIE_NOTIFIER_CONTACTS_FILE": str(contacts),
         "VIGIE_NOTIFIER_SEND_LEASE_S": str(LEASE_S),
         "VIGIE_NOTIFIER_SEND_CONCURRENCY": str(CONCURRENCY),

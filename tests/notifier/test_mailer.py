@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from vigie_common.events.notices import Channel
@@ -33,9 +30,11 @@ from vigie_notifier.mailer import (
     build_message,
     envelope_recipients,
     message_id_for,
-    send_mail,
 )
 from vigie_notifier.recipients import Recipient
+from vigie_notifier.smtp_relay import send_mail
+
+from tests.notifier.smtp_rig import Sink, free_port, settings_for, smtp_server
 
 PASSWORD = "pa55-w0rd-Ne\u00e9r"  # a non-ASCII letter too
 WHEN = datetime(2025, 6, 16, 16, 10, tzinfo=timezone(timedelta(hours=2)))
@@ -47,105 +46,6 @@ TEXT = "Bonjour,\n\nNous avons détecté une coupure à Moirans : équipe préve
 HTML = "<p>Bonjour,</p><p>Nous avons détecté une coupure à <b>Moirans</b>.</p>"
 KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 FIRST = message_id_for("ticket-2505057242", "vigie.example")
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    data: bytes
-    tls: bool
-    login: bytes | None
-
-    def parsed(self) -> EmailMessage:
-        message = message_from_bytes(self.data, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        return message
-
-
-@dataclass
-class Sink:
-    """An aiosmtpd handler: keeps what it accepts, answers as a test tells it to."""
-
-    received: list[Received] = field(default_factory=list)
-    mail_reply: str | None = None
-    rcpt_replies: dict[str, str] = field(default_factory=dict)
-    data_reply: str = "250 2.0.0 Ok: queued as 4BQx"
-
-    async def handle_MAIL(
-        self,
-        server: SMTPServer,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        mail_options: list[str],
-    ) -> str:
-        if self.mail_reply is not None:
-            return self.mail_reply
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(
-        self,
-        server: SMTPServer,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if address in self.rcpt_replies:
-            return self.rcpt_replies[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        if self.data_reply.startswith("250"):
-            content = envelope.original_content or b""
-            login = session.auth_data if isinstance(session.auth_data, bytes) else None
-            self.received.append(
-                Received(
-                    mail_from=envelope.mail_from or "",
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    data=content,
-                    tls=session.ssl is not None,
-                    login=login,
-                )
-            )
-        return self.data_reply
-
-
-class LoopbackController(Controller):
-    """aiosmtpd's controller on an ephemeral loopback port (no port picked and raced for)."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it bare
-
-
-@contextmanager
-def smtp_server(sink: Sink, **options: Any) -> Iterator[int]:
-    controller = LoopbackController(sink, hostname="127.0.0.1", port=0, **options)
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
-
-
-def settings_for(port: int | None, **overrides: Any) -> MailSettings:
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "security": "none",
-        "from_address": "noc@vigie.example",
-        "from_name": "Service Client Réseau",
-        "timeout": 5.0,
-        "local_hostname": "notifier.vigie.example",
-    }
-    values.update(overrides)
-    return MailSettings.model_validate(values)
 
 
 def message(*recipients: Recipient | Mailbox, thread_id: str | None = FIRST) -> EmailMessage:
@@ -160,12 +60,6 @@ def message(*recipients: Recipient | Mailbox, thread_id: str | None = FIRST) -> 
         thread_id=thread_id,
         date=WHEN,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def failure(mail: EmailMessage, settings: MailSettings) -> DeliveryFailed:

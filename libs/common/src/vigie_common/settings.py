@@ -60,6 +60,7 @@ class ServiceSettings(BaseSettings):
             "kafka_idempotence",
             "kafka_security_protocol",
             "kafka_request_timeout_ms",
+            "kafka_session_timeout_ms",
             "kafka_max_message_bytes",
             *_KAFKA_FILES,
             "kafka_sasl_mechanism",
@@ -84,6 +85,13 @@ class ServiceSettings(BaseSettings):
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_request_timeout_ms: int = Field(default=40_000, ge=1_000)
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        le=300_000,
+        description="A consumer silent this long leaves its group (heartbeats every third); "
+        "a new member also waits about half of it for its partitions",
+    )
     kafka_max_message_bytes: int = Field(
         default=KAFKA_MAX_MESSAGE_BYTES,
         ge=1024 * 1024,

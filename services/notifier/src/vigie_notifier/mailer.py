@@ -1,10 +1,10 @@
-"""The mail edge: build a rendered notification into a message, and hand it to the SMTP relay.
+"""The mail edge's message: the relay's settings and a rendered notification as a mail.
 
 :func:`build_message` makes the customer's mail (text and HTML alternatives, the ticket's
 thread, ``Auto-Submitted``); every header field goes through
 :func:`~vigie_notifier.headers.single_line` first, so a CR/LF in a name or a subject cannot
-start a header of its own. :func:`send_mail` speaks to the relay and turns what went wrong
-into :class:`~vigie_notifier.delivery.DeliveryFailed`:
+start a header of its own. :mod:`vigie_notifier.smtp_relay` hands it to the relay and turns
+what went wrong into :class:`~vigie_notifier.delivery.DeliveryFailed`:
 
 ============================================================  =========
 what happened                                                 permanent
@@ -25,11 +25,8 @@ the retry may duplicate the mail, which carries the same Message-ID, rather than
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import re
-import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address, AddressHeader
@@ -37,7 +34,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Final, Literal
 
-import aiosmtplib
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -47,16 +43,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from vigie_common.events.notices import Channel
 
 from vigie_notifier.delivery import (
     Addressee,
-    Delivered,
-    DeliveryFailed,
     InvalidMessage,
     Mailbox,
-    Refusal,
-    clean_reason,
 )
 from vigie_notifier.headers import single_line
 from vigie_notifier.recipients import check_email
@@ -67,7 +58,6 @@ __all__ = [
     "build_message",
     "envelope_recipients",
     "message_id_for",
-    "send_mail",
 ]
 
 Security = Literal["none", "starttls", "tls"]
@@ -254,142 +244,3 @@ def envelope_recipients(message: EmailMessage) -> list[str]:
         else:
             found.extend(addr for _, addr in getaddresses([str(header)]) if addr)
     return list(dict.fromkeys(found))
-
-
-def _tls_context(settings: MailSettings) -> ssl.SSLContext:
-    """The system's trust store, or the private relay's CA file; checks off if told so."""
-    context = ssl.create_default_context(
-        cafile=str(settings.ca_file) if settings.ca_file is not None else None
-    )
-    if not settings.validate_certs:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _secrets(settings: MailSettings) -> list[str]:
-    """The password and the forms AUTH PLAIN and LOGIN send it in, to mask in reasons."""
-    if settings.password is None:
-        return []
-    password = settings.password.get_secret_value()
-    user = settings.username or ""
-    plain = f"\0{user}\0{password}".encode()
-    return [
-        password,
-        base64.b64encode(plain).decode("ascii"),
-        base64.b64encode(password.encode()).decode("ascii"),
-    ]
-
-
-def _reply(code: int, message: str) -> str:
-    return f"{code} {message}"
-
-
-def _failure(exc: Exception, secrets: Iterable[str]) -> DeliveryFailed:
-    """What went wrong, classified: 5xx permanent, everything else worth another try."""
-    secrets = list(secrets)
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        codes = [refused.code for refused in exc.recipients]
-        replies = "; ".join(_reply(r.code, r.message) for r in exc.recipients)
-        permanent = all(500 <= code < 600 for code in codes)
-        reason = f"all {len(codes)} recipients refused: {replies}"
-        return DeliveryFailed(
-            clean_reason(reason, secrets=secrets), permanent, code=max(codes, default=None)
-        )
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        step = {
-            aiosmtplib.SMTPAuthenticationError: "authentication refused",
-            aiosmtplib.SMTPSenderRefused: "sender refused",
-            aiosmtplib.SMTPDataError: "message refused",
-            aiosmtplib.SMTPHeloError: "EHLO refused",
-            aiosmtplib.SMTPConnectResponseError: "greeting refused",
-        }.get(type(exc), "relay replied")
-        reason = clean_reason(f"{step}: {_reply(exc.code, exc.message)}", secrets=secrets)
-        return DeliveryFailed(reason, 500 <= exc.code < 600, code=exc.code)
-    if isinstance(exc, TimeoutError):  # aiosmtplib's timeouts are TimeoutErrors
-        return DeliveryFailed(clean_reason(f"timed out: {exc}", secrets=secrets), False)
-    if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(
-        exc.__cause__, ssl.SSLCertVerificationError
-    ):
-        cause = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
-        reason = f"TLS certificate verification failed: {cause}"
-        return DeliveryFailed(clean_reason(reason, secrets=secrets), False)
-    if isinstance(exc, aiosmtplib.SMTPException):
-        return DeliveryFailed(clean_reason(exc.message, secrets=secrets), False)
-    return DeliveryFailed(clean_reason(f"{type(exc).__name__}: {exc}", secrets=secrets), False)
-
-
-async def send_mail(message: EmailMessage, settings: MailSettings) -> Delivered:
-    """Hand ``message`` to the relay: STARTTLS or TLS and AUTH as configured.
-
-    The envelope is from ``settings.from_address`` to the ``To`` addresses. A refused
-    recipient among accepted ones does not fail the send: see ``Delivered.refused``.
-
-    Raises:
-        DeliveryFailed: Not delivered; ``permanent`` as the module's table says.
-        InvalidMessage: No ``To`` address, no ``Message-ID``, or one SMTP cannot carry.
-    """
-    recipients = envelope_recipients(message)
-    if not recipients:
-        raise InvalidMessage("the message has no To address")
-    message_id = str(message.get("Message-ID", ""))
-    if not message_id:
-        raise InvalidMessage("the message has no Message-ID")
-    secrets = _secrets(settings)
-    try:
-        tls_context = (
-            None if settings.security == "none" else await asyncio.to_thread(_tls_context, settings)
-        )
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise DeliveryFailed(clean_reason(f"TLS set-up failed: {exc}"), False) from exc
-    password = settings.password.get_secret_value() if settings.password else None
-    client = aiosmtplib.SMTP(
-        hostname=settings.host,
-        port=settings.effective_port,
-        username=settings.username,
-        password=password,
-        local_hostname=settings.local_hostname,
-        timeout=settings.timeout,
-        use_tls=settings.security == "tls",
-        start_tls=settings.security == "starttls",  # False for "none": no opportunistic TLS
-        tls_context=tls_context,
-    )
-    sent = False
-    try:
-        await client.connect()
-        errors, response = await client.send_message(
-            message, sender=settings.from_address, recipients=recipients
-        )
-        sent = True
-    except (aiosmtplib.SMTPException, OSError) as exc:  # before ValueError: SSL errors are both
-        raise _failure(exc, secrets) from exc
-    except ValueError as exc:  # an address aiosmtplib will not put on a command line
-        raise InvalidMessage(clean_reason(str(exc), secrets=secrets)) from exc
-    finally:
-        if not sent:  # failed or cancelled: drop the connection, no QUIT
-            client.close()
-    await _quit(client)
-    refused = tuple(
-        Refusal(
-            address=address,
-            code=reply.code,
-            reason=clean_reason(_reply(reply.code, reply.message), secrets=secrets),
-        )
-        for address, reply in errors.items()
-    )
-    return Delivered(
-        channel=Channel.MAIL,
-        id=message_id,
-        response=clean_reason(response, secrets=secrets),
-        refused=refused,
-    )
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    """Say goodbye; the message is already accepted, so a failure here changes nothing."""
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        pass
-    finally:
-        client.close()

@@ -235,6 +235,8 @@ async def serve(
             group_id=group_id,
             tasks=[sender.task(), watcher.task()],
             routes=make_routes(sessions),
+            batch_size=settings.consume_batch,
+            on_processed=sender.wake,
         )
         handler = make_handler(deps=deps, clock=clock, metrics=metrics)
         await run_worker(

@@ -29,6 +29,12 @@ class NotifierMetrics:
             ["channel"],
             registry=registry,
         )
+        self.refused = Counter(
+            f"{p}_recipients_refused_total",
+            "Recipients the server refused while it took the message for the others",
+            ["channel"],
+            registry=registry,
+        )
         self.duration = Histogram(
             f"{p}_send_duration_seconds",
             "One delivery to the SMTP server or the SMS gateway",
@@ -82,6 +88,7 @@ class NotifierMetrics:
         for channel in ("mail", "sms"):
             self.pending.labels(channel)
             self.retries.labels(channel)
+            self.refused.labels(channel)
         for threshold in ("50", "75", "100"):
             self.gtr_at_risk.labels(threshold)
             self.gtr_warnings.labels(threshold)

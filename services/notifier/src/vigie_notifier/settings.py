@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from vigie_common.runtime import DEFAULT_GC_THRESHOLDS
 from vigie_common.settings import ServiceSettings
@@ -122,7 +122,15 @@ class NotifierSettings(ServiceSettings):
     )
     send_concurrency: int = Field(default=20, ge=1, le=500, description="Sends in flight")
     send_poll_interval_s: float = Field(default=1.0, gt=0)
-    send_lease_s: float = Field(default=120.0, gt=0)
+    send_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed send is another replica's after this; a delivery taking more "
+        "than half of it is abandoned and tried again (at least 2 SMTP or SMS timeouts)",
+    )
+    consume_batch: int = Field(
+        default=50, ge=1, le=500, description="Events stored per consume transaction at most"
+    )
     retry_backoff_s: float = Field(default=5.0, gt=0, description="First retry after")
     max_retry_backoff_s: float = Field(
         default=300.0, gt=0, description="Retries at most this far apart"
@@ -133,6 +141,17 @@ class NotifierSettings(ServiceSettings):
     watch_interval_s: float = Field(
         default=5.0, gt=0, description="How often warnings and chases are checked"
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> NotifierSettings:
+        slowest = max(self.smtp.timeout_s, self.sms.timeout_s if self.sms.url else 0.0)
+        if self.send_lease_s < 2 * slowest:
+            raise ValueError(
+                f"send_lease_s ({self.send_lease_s:g}) must be at least twice the step timeout "
+                f"of the SMTP relay or the SMS gateway ({slowest:g}): a delivery gets half the "
+                "lease, which must hold one whole step"
+            )
+        return self
 
     @field_validator("default_timezone")
     @classmethod

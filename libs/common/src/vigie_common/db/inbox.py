@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import String, exists, select
@@ -22,6 +23,17 @@ async def seen(session: AsyncSession, model: type[ProcessedEventMixin], event_id
     """True when the event's effect is already stored."""
     query = select(exists().where(model.event_id == event_id))
     return bool(await session.scalar(query))
+
+
+async def seen_among(
+    session: AsyncSession, model: type[ProcessedEventMixin], event_ids: Iterable[str]
+) -> set[str]:
+    """The ids among ``event_ids`` whose effect is already stored (one query for a batch)."""
+    wanted = list(dict.fromkeys(event_ids))
+    if not wanted:
+        return set()
+    rows = await session.scalars(select(model.event_id).where(model.event_id.in_(wanted)))
+    return set(rows)
 
 
 def remember(

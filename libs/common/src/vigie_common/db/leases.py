@@ -6,11 +6,11 @@ commit it at once, do the work outside any transaction (SSH, SMTP take seconds),
 :func:`complete` (reschedule, or nothing more due) or :func:`release` it. A worker that dies
 holding a lease simply lets it expire: the row is due again for every other replica.
 
-On PostgreSQL the candidates are locked ``FOR UPDATE SKIP LOCKED``, so concurrent claimers
-never wait on each other nor get the same row. SQLite has no row locks (and vigie runs one
-process on it); the same single ``UPDATE … WHERE <due and unleased> … RETURNING`` statement
-is still correct there, because SQLite runs one writer at a time and the condition is
-checked again by the update itself.
+On PostgreSQL the candidates are read and locked ``FOR UPDATE SKIP LOCKED`` first, so
+concurrent claimers never wait on each other nor get the same row; then one ``UPDATE …
+WHERE <those keys> AND <due and unleased> … RETURNING`` leases them. SQLite has no row locks
+(and vigie runs one process on it); the same statements are still correct there, because
+SQLite runs one writer at a time and the condition is checked again by the update itself.
 
 Every change after the claim is conditional on ``lease_owner``: a worker whose lease expired
 and was taken over cannot complete or release what is no longer its own.
@@ -68,26 +68,36 @@ async def claim_due(
     now: datetime,
     lease: timedelta,
     limit: int,
+    where: ColumnElement[bool] | None = None,
 ) -> list[L]:
     """Lease up to ``limit`` due rows to ``owner`` until ``now + lease``; oldest due first.
 
+    ``where`` narrows the candidates to the rows this caller can work on (the notifier
+    claims only the channels it has), so it never leases a row it would leave untouched.
     Runs in the caller's transaction: commit right after, so the lease (not a held row
     lock) is what keeps other replicas away while the work runs.
     """
     if limit < 1 or lease <= timedelta(0):
         raise ValueError("claim_due needs limit >= 1 and a positive lease")
     key = _key(model)
+    claimable = _claimable(model, now) if where is None else and_(_claimable(model, now), where)
+    # Two statements, not ``UPDATE … WHERE key IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``:
+    # PostgreSQL may plan that subquery as the inner side of a semi join, rescanned for each
+    # row, and lease far more than ``limit`` rows. The locked keys are read once here.
     candidates = (
         select(*key)
-        .where(_claimable(model, now))
+        .where(claimable)
         .order_by(model.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
     )
-    chosen = key[0].in_(candidates) if len(key) == 1 else tuple_(*key).in_(candidates)
+    found = [tuple(row) for row in (await session.execute(candidates)).all()]
+    if not found:
+        return []
+    chosen = key[0].in_([k[0] for k in found]) if len(key) == 1 else tuple_(*key).in_(found)
     statement = (
         update(model)
-        .where(chosen, _claimable(model, now))  # checked again: correct without row locks
+        .where(chosen, claimable)  # checked again: correct without row locks
         .values(lease_owner=owner, lease_expires_at=now + lease)
         .returning(model)
         .execution_options(synchronize_session=False)

@@ -53,6 +53,11 @@ class NotificationSent(BaseModel):
     rule: str
     at: AwareDatetime
     attempts: int = Field(ge=1)
+    refused: tuple[str, ...] = Field(
+        default=(),
+        description="Names of the recipients the server refused while it took the message "
+        "for the others (not sent again: the others would get it twice)",
+    )
 
 
 class NotificationFailed(BaseModel):

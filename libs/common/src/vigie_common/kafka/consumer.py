@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vigie_common.backoff import Backoff
 from vigie_common.clock import Clock
-from vigie_common.db.inbox import ProcessedEventMixin, remember, seen
+from vigie_common.db.inbox import ProcessedEventMixin, remember, seen, seen_among
 from vigie_common.events.envelope import InvalidEnvelope
 from vigie_common.events.topics import dead_letter
 from vigie_common.kafka.errors import InvalidEvent, describe, is_transient
@@ -108,6 +108,8 @@ def consumer_options(settings: ServiceSettings, *, group_id: str, client_id: str
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 3, 100),
         max_partition_fetch_bytes=settings.kafka_max_message_bytes,
         **security_options(settings),
     )
@@ -140,6 +142,10 @@ class ConsumeLoop:
         max_event_bytes: Larger messages are dead-lettered unread.
         on_processed: Called after each newly processed message's transaction commits (the
             worker wakes its outbox relay with it).
+        batch_size: Messages of one partition stored in one transaction (one inbox query,
+            one commit). A batch that fails in any way is rolled back and its messages are
+            processed again one by one, so a poison message, a retry or a duplicate behaves
+            exactly as with ``1``; a handler must then keep its effects in the session.
         log_interval: Seconds between two log lines about the same repeated failure.
     """
 
@@ -160,7 +166,11 @@ class ConsumeLoop:
         max_event_bytes: int = MAX_EVENT_BYTES,
         on_processed: Callable[[], None] | None = None,
         log_interval: float = 60.0,
+        batch_size: int = 1,
     ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._batch_size = batch_size
         self._options = options
         self._topics = list(topics)
         self._handler = handler
@@ -248,23 +258,91 @@ class ConsumeLoop:
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: Any
     ) -> None:
         done: int | None = None
-        for message in messages:
-            outcome = await self.process(message)
-            if self.metrics is not None:
-                self.metrics.messages.labels(tp.topic, outcome.value).inc()
-            if outcome is Outcome.RETRY:
-                # Fetch it again after the wait: the same message, never skipped.
-                consumer.seek(tp, message.offset)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._backoff.next())
-                break
-            self._backoff.reset()
-            done = message.offset
+        messages = list(messages)
+        start = 0
+        while start < len(messages):
+            chunk = messages[start : start + self._batch_size]
+            start += len(chunk)
+            if len(chunk) > 1 and await self._batch(chunk):
+                done = chunk[-1].offset
+                continue
+            for message in chunk:
+                outcome = await self.process(message)
+                self._count(message.topic, outcome)
+                if outcome is Outcome.RETRY:
+                    # Fetch it again after the wait: the same message, never skipped.
+                    consumer.seek(tp, message.offset)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=self._backoff.next())
+                    start = len(messages)
+                    break
+                self._backoff.reset()
+                done = message.offset
         if done is not None:
             try:
                 await consumer.commit({tp: done + 1})
             except KafkaError as exc:  # e.g. a rebalance: redelivered, and the inbox skips it
                 log.warning("offset commit failed", partition=str(tp), error=repr(exc))
+
+    def _count(self, topic: str, outcome: Outcome) -> None:
+        if self.metrics is not None:
+            self.metrics.messages.labels(topic, outcome.value).inc()
+
+    async def _batch(self, messages: Sequence[Any]) -> bool:
+        """Store ``messages`` in one transaction; False (nothing stored) if any of them fails.
+
+        The caller then takes them one by one, where each failure gets its usual treatment.
+        """
+        events: list[ReceivedEvent] = []
+        for message in messages:
+            raw: bytes = message.value or b""
+            try:
+                head = read_head(raw, max_bytes=self._max_event_bytes)
+            except (InvalidEvent, InvalidEnvelope):
+                return False
+            events.append(
+                ReceivedEvent(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key.decode(errors="replace") if message.key else None,
+                    raw=raw,
+                    event_id=head.id,
+                    event_type=head.type,
+                )
+            )
+        outcomes: list[Outcome] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                done = await seen_among(session, self._inbox, (e.event_id for e in events))
+                for event in events:
+                    if event.event_id in done:
+                        outcomes.append(Outcome.DUPLICATE)
+                        continue
+                    await self._handler(session, event)
+                    remember(
+                        session,
+                        self._inbox,
+                        event_id=event.event_id,
+                        topic=event.topic,
+                        event_type=event.event_type,
+                        now=self._clock.now(),
+                    )
+                    done.add(event.event_id)
+                    outcomes.append(Outcome.PROCESSED)
+        except Exception as exc:  # noqa: BLE001 - each is handled again, one message at a time
+            log.debug("batch rolled back; one by one", size=len(events), error=describe(exc))
+            return False
+        if self._failing:
+            self._failing = False
+            self._throttle.reset("event will be retried")
+            log.info("events are processed again", event_id=events[0].event_id)
+        self._backoff.reset()
+        for event, outcome in zip(events, outcomes, strict=True):
+            self._count(event.topic, outcome)
+        if Outcome.PROCESSED in outcomes and self._on_processed is not None:
+            self._on_processed()
+        return True
 
     async def process(self, message: Any) -> Outcome:
         """Handle one message and say what became of it; never raises for poison or retries."""

@@ -63,6 +63,11 @@ class WorkerSpec:
     max_retry_backoff: float = 10.0
     task_grace: float = 10.0
     """Seconds the tasks get to return after the stop event, before they are cancelled."""
+    batch_size: int = 1
+    """Messages of a partition stored per transaction (see ``ConsumeLoop``)."""
+    on_processed: Callable[[], None] | None = None
+    """Called after each transaction that stored new effects, besides waking the relay (a
+    task that acts on what the loop stored wakes with it instead of polling)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +173,24 @@ def _consume_loop(
         max_retry_backoff=spec.max_retry_backoff,
         # Never below what a producer may send: such a record is vigie's own, not poison.
         max_event_bytes=max(MAX_EVENT_BYTES, settings.kafka_max_message_bytes),
-        on_processed=parts.relay.wake if parts.relay is not None else None,
+        on_processed=_after_commit(parts.relay, spec.on_processed),
+        batch_size=spec.batch_size,
     )
+
+
+def _after_commit(
+    relay: OutboxRelay | None, extra: Callable[[], None] | None
+) -> Callable[[], None] | None:
+    """What runs after the loop stored new effects: the relay's wake and the service's own."""
+    calls = [call for call in (relay.wake if relay is not None else None, extra) if call]
+    if len(calls) <= 1:
+        return calls[0] if calls else None
+
+    def both() -> None:
+        for call in calls:
+            call()
+
+    return both
 
 
 def _task_context(name: str, stopping: asyncio.Event, parts: _Parts) -> TaskContext:
