@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vigie_common.clock import SystemClock
 from vigie_common.db.engine import make_engine, make_sessionmaker, transaction
+from vigie_common.db.leases import claim_due
 from vigie_common.events.notices import NOTIFICATION_SENT
 from vigie_common.tasks import TaskContext
-from vigie_notifier import sender as sender_module
 from vigie_notifier.mailer import MailSettings, message_id_for
 from vigie_notifier.metrics import NotifierMetrics
 from vigie_notifier.models import Decision, Notification, OutboxEvent, Ticket
@@ -335,14 +335,13 @@ async def test_a_sender_never_holds_more_sends_than_its_slots(
     engine = make_engine(notifier_db(postgres_factory))
     rig = Rig(make_sessionmaker(engine), CollectorRegistry(), f"T{uuid.uuid4().hex[:10]}")
     claims: list[tuple[int, int]] = []
-    real_claim = sender_module.claim_due
 
     async def counted(session: AsyncSession, model: type[Notification], **kw: Any) -> Any:
-        rows = await real_claim(session, model, **kw)
+        rows = await claim_due(session, model, **kw)
         claims.append((len(rows), kw["limit"]))
         return rows
 
-    monkeypatch.setattr(sender_module, "claim_due", counted)
+    monkeypatch.setattr("vigie_notifier.sender.claim_due", counted)
     try:
         await rig.add_sends(30)
         with smtp_server(Sink()) as port:
