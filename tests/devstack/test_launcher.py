@@ -530,3 +530,33 @@ def test_the_notifier_urls_are_its_read_api() -> None:
         "http://127.0.0.1:9102/v1/tickets/abc/notifications",
         "http://127.0.0.1:9102/v1/tickets/abc/gtr",
     )
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    """``vigie sample | head``: the reader is gone when vigie writes; no traceback.
+
+    ``vigie``'s entry point runs a command that prints its lines (``sample``'s report), its
+    standard output a pipe whose reader already left (what ``head`` does once it has enough).
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    script = textwrap.dedent(
+        """
+        from vigie_devstack import main
+        main.main = lambda argv=None: print("a line of the sample's report\\n" * 50) or 0
+        main.run()
+        """
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert done.returncode == 1

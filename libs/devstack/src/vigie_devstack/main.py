@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shlex
 import signal
 import sys
@@ -360,5 +361,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console script entry point: ``vigie``."""
-    raise SystemExit(main())
+    """Console script entry point: ``vigie``.
+
+    Output piped into a reader that stops early (``vigie sample | head``) ends the command
+    quietly, not with a ``BrokenPipeError`` traceback.
+    """
+    try:
+        try:
+            code = main()
+        finally:
+            sys.stdout.flush()  # here, not at exit where a closed pipe prints a traceback
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+    raise SystemExit(code)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from vigie_common.db.outbox import add_event
 from vigie_common.events.envelope import CloudEvent
@@ -296,15 +296,13 @@ async def _apply(
         outcome="",
         created_at=now,
     )
-    session.add(decision)
+    session.add(decision)  # written with the next query or the commit, outcome included
     if rule.chase is not None and not await _open_intervention(session, ticket.id, rule, now):
         decision.outcome = f"not sent: {rule.send} already requested and still open"
-        await session.flush()
         return
     chosen = await _recipients(session, deps, rule.to, ticket)
     if chosen is None:
         decision.outcome = f"not sent: no recipients for {rule.to.value}"
-        await session.flush()
         return
     recipients, channel = chosen
     gtr_view = await _gtr_view(session, ticket.id, now, gtr_extra)
@@ -320,24 +318,20 @@ async def _apply(
         rendered = deps.renderer.render(rule.send, context)
     except (TemplateError, ValueError) as exc:
         decision.outcome = f"not sent: {rule.send} could not be rendered ({exc})"[:500]
-        await session.flush()
         return
-    await session.flush()  # the decision's id, for its notifications
     queued = _queue(decision, rendered, recipients, channel, deps, now=now)
-    for notification in queued:
-        exists = await session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.key == notification.key)
-        )
-        if not exists:
-            session.add(notification)
     decision.outcome = (
         f"queued {len(queued)} send(s)"
         if queued
         else (f"not sent: no recipient reachable by {channel}")
     )
-    await session.flush()
+    if queued:
+        # A new decision's sends are new: their keys derive from the decision's own
+        # (ticket, template, cause), which the check above found nowhere.
+        await session.flush()  # the decision's id, for its notifications
+        for notification in queued:
+            notification.decision_id = decision.id
+        session.add_all(queued)
 
 
 async def _open_intervention(
@@ -406,7 +400,6 @@ def _queue(
     """The notifications of one decision: one mail to everyone, one SMS per mobile."""
     queued: list[Notification] = []
     base = {
-        "decision_id": decision.id,
         "ticket_id": decision.ticket_id,
         "template": decision.template,
         "state": "pending",
