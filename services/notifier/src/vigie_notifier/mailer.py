@@ -55,7 +55,9 @@ from vigie_notifier.recipients import check_email
 __all__ = [
     "MailSettings",
     "Security",
+    "ascii_address",
     "build_message",
+    "check_message_id",
     "envelope_recipients",
     "message_id_for",
 ]
@@ -114,7 +116,7 @@ class MailSettings(BaseModel):
     @field_validator("from_address")
     @classmethod
     def _from_address(cls, value: str) -> str:
-        return _ascii_address(value)
+        return ascii_address(value)
 
     @field_validator("from_name")
     @classmethod
@@ -138,7 +140,7 @@ class MailSettings(BaseModel):
         return self.port if self.port is not None else DEFAULT_PORTS[self.security]
 
 
-def _ascii_address(value: str) -> str:
+def ascii_address(value: str) -> str:
     """A checked address with its domain in IDNA, so the envelope needs no SMTPUTF8.
 
     Raises:
@@ -164,7 +166,8 @@ def message_id_for(key: str, domain: str) -> str:
     return f"<{key}@{domain}>"
 
 
-def _check_message_id(value: str, what: str) -> str:
+def check_message_id(value: str, what: str) -> str:
+    """``value`` if it is a ``<left@right>`` id a header can carry, else InvalidMessage."""
     if len(value) > _MESSAGE_ID_LIMIT or not _MESSAGE_ID.fullmatch(value):
         raise InvalidMessage(f"{what} {single_line(value)!r} is not <left@right>")
     return value
@@ -173,7 +176,7 @@ def _check_message_id(value: str, what: str) -> str:
 def _address(person: Addressee, what: str) -> Address:
     """A header address; the name folded to one line, so it cannot open a header."""
     try:
-        addr_spec = _ascii_address(person.email)
+        addr_spec = ascii_address(person.email)
     except ValueError:
         raise InvalidMessage(f"{what}: not a valid email address") from None
     return Address(display_name=single_line(person.name, missing=""), addr_spec=addr_spec)
@@ -204,9 +207,9 @@ def build_message(
         raise InvalidMessage("no recipient")
     if date.tzinfo is None or date.utcoffset() is None:
         raise InvalidMessage("the date is naive: its zone is unknown")
-    _check_message_id(message_id, "Message-ID")
+    check_message_id(message_id, "Message-ID")
     if thread_id is not None:
-        _check_message_id(thread_id, "thread id")
+        check_message_id(thread_id, "thread id")
     to: list[Address] = []
     seen: set[str] = set()
     for index, person in enumerate(recipients, start=1):

@@ -42,7 +42,8 @@ from vigie_common.logs import Throttle, get_logger
 from vigie_common.tasks import BackgroundTask, TaskContext
 
 from vigie_notifier.delivery import DeliveryFailed, Mailbox, Refusal, clean_reason
-from vigie_notifier.mailer import MailSettings, build_message
+from vigie_notifier.mail_bytes import build_mail
+from vigie_notifier.mailer import MailSettings
 from vigie_notifier.metrics import NotifierMetrics
 from vigie_notifier.models import Notification, OutboxEvent, Ticket
 from vigie_notifier.sms_gateway import SmsSettings, send_sms
@@ -267,7 +268,7 @@ class Sender:
     async def _mail(self, ctx: TaskContext, item: _Claimed) -> tuple[Refusal, ...]:
         settings, relay = self.channels.mail, self.relay
         assert settings is not None and relay is not None
-        message = build_message(
+        mail = build_mail(
             subject=item.subject or "",
             text=item.text,
             html=item.html,
@@ -279,7 +280,7 @@ class Sender:
             thread_id=item.thread_id,
             date=ctx.clock.now(),
         )
-        delivered = await relay.send(message)
+        delivered = await relay.deliver(mail)
         return delivered.refused
 
     async def _sms(self, item: _Claimed) -> None:

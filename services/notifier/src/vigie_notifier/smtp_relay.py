@@ -27,6 +27,7 @@ from aiosmtplib.email import flatten_message
 from vigie_common.events.notices import Channel
 
 from vigie_notifier.delivery import Delivered, DeliveryFailed, InvalidMessage, Refusal, clean_reason
+from vigie_notifier.mail_bytes import OutgoingMail
 from vigie_notifier.mailer import MailSettings, envelope_recipients
 
 __all__ = ["SmtpRelay", "send_mail"]
@@ -140,6 +141,16 @@ class SmtpRelay:
         if not message_id:
             raise InvalidMessage("the message has no Message-ID")
         data = flatten_message(message, cte_type="7bit")
+        return await self.deliver(OutgoingMail(data, tuple(recipients), message_id))
+
+    async def deliver(self, mail: OutgoingMail) -> Delivered:
+        """Hand a mail already in bytes (:func:`~vigie_notifier.mail_bytes.build_mail`).
+
+        Raises:
+            DeliveryFailed: Not delivered; ``permanent`` as the mailer's table says.
+            InvalidMessage: An address SMTP cannot carry.
+        """
+        recipients, data, message_id = mail.recipients, mail.data, mail.message_id
         client = self._kept()
         try:
             if client is not None:
