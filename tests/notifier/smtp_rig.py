@@ -39,6 +39,9 @@ class Sink:
     mail_reply: str | None = None
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_reply: str = "250 2.0.0 Ok: queued as 4BQx"
+    one_per_session: bool = False
+    """Answer 421 to a second MAIL FROM on a session (a relay closing it after one mail)."""
+    mails_by_session: dict[int, int] = field(default_factory=dict)
 
     async def handle_MAIL(
         self,
@@ -50,6 +53,10 @@ class Sink:
     ) -> str:
         if self.mail_reply is not None:
             return self.mail_reply
+        earlier = self.mails_by_session.get(id(session), 0)
+        self.mails_by_session[id(session)] = earlier + 1
+        if self.one_per_session and earlier:
+            return "421 4.7.0 one message per session"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

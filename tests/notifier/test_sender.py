@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -275,28 +273,6 @@ async def test_new_sends_go_at_once_when_the_sender_is_woken(rig: Rig) -> None:
     assert len(sink.received) == 3
 
 
-class OneMailPerSession(Sink):
-    """A relay that takes one mail per session and answers 421 to a second MAIL FROM."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sessions: dict[int, int] = {}
-
-    async def handle_MAIL(
-        self,
-        server: SMTPServer,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        mail_options: list[str],
-    ) -> str:
-        seen = self.sessions.get(id(session), 0)
-        self.sessions[id(session)] = seen + 1
-        if seen:
-            return "421 4.7.0 one message per session"
-        return await super().handle_MAIL(server, session, envelope, address, mail_options)
-
-
 async def test_connections_are_kept_between_mails_and_a_closed_one_replaced(rig: Rig) -> None:
     sink = Sink()
     first = await rig.add_sends(5)
@@ -316,7 +292,7 @@ async def test_connections_are_kept_between_mails_and_a_closed_one_replaced(rig:
     assert opened <= 5, f"{opened} connections for 20 mails, 5 at a time"
     assert len(first) == 5
 
-    strict = OneMailPerSession()
+    strict = Sink(one_per_session=True)
     rig.registry = CollectorRegistry()  # a second sender: metrics of its own
     more = await rig.add_sends(6)
     with smtp_server(strict) as port:

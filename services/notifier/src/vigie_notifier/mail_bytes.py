@@ -24,7 +24,7 @@ from typing import Final
 
 from vigie_notifier.delivery import Addressee, InvalidMessage, Mailbox
 from vigie_notifier.headers import single_line
-from vigie_notifier.mailer import ascii_address, check_message_id
+from vigie_notifier.mailer import ascii_address, check_mail
 
 __all__ = ["OutgoingMail", "build_mail"]
 
@@ -115,13 +115,7 @@ def build_mail(
     Raises:
         InvalidMessage: No recipient, an invalid address or id, or a naive ``date``.
     """
-    if not recipients:
-        raise InvalidMessage("no recipient")
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise InvalidMessage("the date is naive: its zone is unknown")
-    check_message_id(message_id, "Message-ID")
-    if thread_id is not None:
-        check_message_id(thread_id, "thread id")
+    check_mail(recipients, message_id, thread_id, date)
     to: list[str] = []
     envelope: list[str] = []
     seen: set[str] = set()

@@ -57,6 +57,7 @@ __all__ = [
     "Security",
     "ascii_address",
     "build_message",
+    "check_mail",
     "check_message_id",
     "envelope_recipients",
     "message_id_for",
@@ -182,6 +183,23 @@ def _address(person: Addressee, what: str) -> Address:
     return Address(display_name=single_line(person.name, missing=""), addr_spec=addr_spec)
 
 
+def check_mail(
+    recipients: Sequence[Addressee], message_id: str, thread_id: str | None, date: datetime
+) -> None:
+    """What every mail needs: a recipient, a zoned date, ids a header can carry.
+
+    Raises:
+        InvalidMessage: The first of these missing.
+    """
+    if not recipients:
+        raise InvalidMessage("no recipient")
+    if date.tzinfo is None or date.utcoffset() is None:
+        raise InvalidMessage("the date is naive: its zone is unknown")
+    check_message_id(message_id, "Message-ID")
+    if thread_id is not None:
+        check_message_id(thread_id, "thread id")
+
+
 def build_message(
     *,
     subject: str,
@@ -203,13 +221,7 @@ def build_message(
     Raises:
         InvalidMessage: No recipient, an invalid address or id, or a naive ``date``.
     """
-    if not recipients:
-        raise InvalidMessage("no recipient")
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise InvalidMessage("the date is naive: its zone is unknown")
-    check_message_id(message_id, "Message-ID")
-    if thread_id is not None:
-        check_message_id(thread_id, "thread id")
+    check_mail(recipients, message_id, thread_id, date)
     to: list[Address] = []
     seen: set[str] = set()
     for index, person in enumerate(recipients, start=1):

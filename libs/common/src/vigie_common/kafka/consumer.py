@@ -31,7 +31,7 @@ from vigie_common.db.inbox import ProcessedEventMixin, remember, seen, seen_amon
 from vigie_common.events.envelope import InvalidEnvelope
 from vigie_common.events.topics import dead_letter
 from vigie_common.kafka.errors import InvalidEvent, describe, is_transient
-from vigie_common.kafka.head import MAX_EVENT_BYTES, read_head
+from vigie_common.kafka.head import MAX_EVENT_BYTES, EventHead, read_head
 from vigie_common.kafka.records import OutgoingRecord, Publisher
 from vigie_common.kafka.security import ClientOptions, security_options
 from vigie_common.logs import Throttle, get_logger
@@ -300,17 +300,7 @@ class ConsumeLoop:
                 head = read_head(raw, max_bytes=self._max_event_bytes)
             except (InvalidEvent, InvalidEnvelope):
                 return False
-            events.append(
-                ReceivedEvent(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key.decode(errors="replace") if message.key else None,
-                    raw=raw,
-                    event_id=head.id,
-                    event_type=head.type,
-                )
-            )
+            events.append(_received(message, raw, head))
         outcomes: list[Outcome] = []
         try:
             async with self._sessions() as session, session.begin():
@@ -351,15 +341,7 @@ class ConsumeLoop:
             head = read_head(raw, max_bytes=self._max_event_bytes)
         except (InvalidEvent, InvalidEnvelope) as exc:
             return await self._dead_letter(message, exc.reason, exc.detail)
-        event = ReceivedEvent(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key.decode(errors="replace") if message.key else None,
-            raw=raw,
-            event_id=head.id,
-            event_type=head.type,
-        )
+        event = _received(message, raw, head)
         try:
             outcome = await self._store(event)
         except (InvalidEvent, InvalidEnvelope) as exc:
@@ -449,6 +431,19 @@ class ConsumeLoop:
         with contextlib.suppress(KafkaError, AssertionError):
             position = await consumer.position(tp)
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+
+def _received(message: Any, raw: bytes, head: EventHead) -> ReceivedEvent:
+    """The message as the handler gets it, once its envelope head was read."""
+    return ReceivedEvent(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key.decode(errors="replace") if message.key else None,
+        raw=raw,
+        event_id=head.id,
+        event_type=head.type,
+    )
 
 
 async def _started(consumer: AIOKafkaConsumer) -> bool:
