@@ -309,15 +309,7 @@ class ConsumeLoop:
                     if event.event_id in done:
                         outcomes.append(Outcome.DUPLICATE)
                         continue
-                    await self._handler(session, event)
-                    remember(
-                        session,
-                        self._inbox,
-                        event_id=event.event_id,
-                        topic=event.topic,
-                        event_type=event.event_type,
-                        now=self._clock.now(),
-                    )
+                    await self._handle(session, event)
                     done.add(event.event_id)
                     outcomes.append(Outcome.PROCESSED)
         except Exception as exc:  # noqa: BLE001 - each is handled again, one message at a time
@@ -360,21 +352,25 @@ class ConsumeLoop:
             self._on_processed()
         return outcome
 
+    async def _handle(self, session: AsyncSession, event: ReceivedEvent) -> None:
+        """The handler's effect and the inbox row, in the caller's transaction."""
+        await self._handler(session, event)
+        remember(
+            session,
+            self._inbox,
+            event_id=event.event_id,
+            topic=event.topic,
+            event_type=event.event_type,
+            now=self._clock.now(),
+        )
+
     async def _store(self, event: ReceivedEvent) -> Outcome:
         """The handler's effect and the inbox row, in one transaction."""
         try:
             async with self._sessions() as session, session.begin():
                 if await seen(session, self._inbox, event.event_id):
                     return Outcome.DUPLICATE
-                await self._handler(session, event)
-                remember(
-                    session,
-                    self._inbox,
-                    event_id=event.event_id,
-                    topic=event.topic,
-                    event_type=event.event_type,
-                    now=self._clock.now(),
-                )
+                await self._handle(session, event)
         except IntegrityError:
             # Another member stored the same event meanwhile (a rebalance redelivery).
             async with self._sessions() as session:
