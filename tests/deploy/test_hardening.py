@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -73,8 +74,8 @@ def test_compose_gives_no_variable_a_default() -> None:
 def test_compose_services_never_connect_as_the_superuser() -> None:
     services = _compose()["services"]
     superuser = _environment(services["postgres"]).get("POSTGRES_USER", "postgres")
-    for name in VIGIE_SERVICES:
-        written = _environment(services[name])["VIGIE_DATABASE_URL"]
+    for name, job in [(n, j) for n in VIGIE_SERVICES for j in (n, f"{n}-migrate")]:
+        written = _environment(services[job])["VIGIE_DATABASE_URL"]
         variables = INTERPOLATION.findall(written)
         # Parsed with each ${…} stood in for (its message may hold URL delimiters).
         url = urlsplit(INTERPOLATION.sub(lambda _: "INTERPOLATED", written))
@@ -122,20 +123,93 @@ def test_compose_database_init_creates_one_role_per_service_from_the_environment
     assert not re.search(r"PASSWORD\s+'", text), "the init script holds a literal password"
 
 
-def test_compose_secrets_file_never_enters_an_image() -> None:
-    ignored = {
+def _ignore_lines(path: Path) -> set[str]:
+    return {
         line.strip()
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        for line in path.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert ".env" in ignored
+
+
+def test_compose_secrets_file_never_enters_an_image() -> None:
+    assert ".env" in _ignore_lines(ROOT / ".dockerignore")
+
+
+def test_compose_secrets_file_is_never_committed() -> None:
+    ignored = _ignore_lines(ROOT / ".gitignore")
+    assert ignored & {".env", "/.env"}, ".gitignore does not ignore .env"
+    assert not ignored & {"!.env", "!/.env"}
 
 
 def test_compose_tags_the_images_it_builds_with_the_package_versions() -> None:
     services = _compose()["services"]
     for name in VIGIE_SERVICES:
         project = tomllib.loads((ROOT / f"services/{name}/pyproject.toml").read_text())
-        assert services[name]["image"] == f"vigie-{name}:{project['project']['version']}"
+        for job in (name, f"{name}-migrate"):
+            assert services[job]["image"] == f"vigie-{name}:{project['project']['version']}"
+    lab = tomllib.loads((ROOT / "libs/lab/pyproject.toml").read_text())
+    assert services["lab"]["image"] == f"vigie-lab:{lab['project']['version']}"
+
+
+def test_compose_runs_vigie_containers_without_privileges() -> None:
+    for name, service in _compose()["services"].items():
+        if "build" not in service:
+            continue
+        assert service.get("read_only") is True, f"{name}: the root file system is writable"
+        assert service.get("cap_drop") == ["ALL"], f"{name} keeps capabilities"
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert "user" not in service, f"{name} overrides the image's non-root user"
+        assert not service.get("privileged"), name
+
+
+def _dockerfile_stages() -> list[list[str]]:
+    """The root Dockerfile's instructions (continuations joined), split at each ``FROM``."""
+    instructions: list[str] = []
+    pending = ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        text = line.strip()
+        if not text or text.startswith("#"):  # comments go, even inside a continuation
+            continue
+        if text.endswith("\\"):
+            pending += text.removesuffix("\\") + " "
+            continue
+        instructions.append(pending + text)
+        pending = ""
+    stages: list[list[str]] = []
+    for instruction in instructions:
+        if instruction.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(instruction)
+    return stages
+
+
+def test_dockerfile_is_multi_stage_and_the_image_runs_as_a_user() -> None:
+    stages = _dockerfile_stages()
+    assert len(stages) >= 2, "the Dockerfile is not multi-stage"
+    final = stages[-1]
+    users = [i.split(None, 1)[1] for i in final if i.upper().startswith("USER ")]
+    assert users, "the image runs as root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) > 0, f"USER {users[-1]} is not a numeric non-root uid"
+    copies = [i for i in final if i.upper().startswith(("COPY ", "ADD "))]
+    assert all("--from=" in copy for copy in copies), f"the image copies sources: {copies}"
+
+
+def test_dockerfile_has_a_health_check_in_python() -> None:
+    final = _dockerfile_stages()[-1]
+    (check,) = [i for i in final if i.upper().startswith("HEALTHCHECK ")]
+    command = json.loads(check[check.index("[") :])
+    assert command[:2] == ["python", "-c"], command
+    compile(command[2], "<HEALTHCHECK>", "exec")
+
+
+def test_dockerfile_pins_its_base_image_and_tools() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+    assert bases, "no pinned PYTHON_IMAGE"
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim(-\w+)?", bases[0]), bases[0]
+    assert re.search(r"pip install [^\n]*uv==\d+\.\d+\.\d+", text), "uv is not pinned"
 
 
 def test_k8s_images_are_pinned_to_the_package_versions() -> None:
