@@ -192,23 +192,28 @@ class Workers(Generic[P]):
         log_dir: Path,
         kind: type[P],
         env: Mapping[str, str] | None = None,
+        command: str = "run",
     ) -> None:
         self.service = service
+        self.command = command
         self.environment = environment
         self.log_dir = log_dir
         self.kind = kind
         self.env = dict(env or {})
         self.started: list[P] = []
 
-    def launch(self, name: str, **env: str) -> P:
-        """Spawn ``vigie-<service> run``; returns at once (see ``WorkerProcess.wait_ready``)."""
-        port = free_port()
+    def launch(self, name: str, *, port: int | None = None, **env: str) -> P:
+        """Spawn ``vigie-<service> run``; returns at once (see ``WorkerProcess.wait_ready``).
+
+        ``port``: where it listens (a restart on the same address); a free one by default.
+        """
+        port = port or free_port()
         environment = self.environment(port, {**self.env, **env})
         stdout_file = self.log_dir / f"{self.service}-{name}.out"
         stderr_file = self.log_dir / f"{self.service}-{name}.err"
         with stdout_file.open("wb") as stdout, stderr_file.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", f"vigie_{self.service}", "run"],
+                [sys.executable, "-m", f"vigie_{self.service}", self.command],
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
@@ -219,9 +224,9 @@ class Workers(Generic[P]):
         self.started.append(running)
         return running
 
-    async def start(self, name: str, **env: str) -> P:
+    async def start(self, name: str, *, port: int | None = None, **env: str) -> P:
         """Spawn a process and return once its ``/readyz`` answers 200."""
-        running = self.launch(name, **env)
+        running = self.launch(name, port=port, **env)
         await running.wait_ready()
         return running
 
