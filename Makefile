@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help uv install run sample test test-fast lint fmt typecheck bench-ingest bench-prober bench-notifier migrate clean
+.PHONY: help uv install run sample demo test test-fast lint fmt typecheck bench-ingest bench-prober bench-notifier migrate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ run: install  ## run the whole of vigie on its embedded defaults (Tansu, SQLite)
 
 sample: uv  ## send a signed sample ticket to the running `make run`
 	$(UV) run --locked vigie sample
+
+demo: install  ## follow the seed's P2P and flapping tickets from webhook to mail (own vigie if none runs)
+	$(UV) run --locked vigie demo
 
 test: install  ## run the whole test suite (real PostgreSQL, SQLite, Tansu or Kafka)
 	$(UV) run --locked pytest

@@ -16,6 +16,7 @@ from typing import Final
 from vigie_common.logs import configure_logging
 
 from vigie_devstack.datadir import DataDir, SecretFileError, read_secret
+from vigie_devstack.demo import DEFAULT_TIMEOUT_S, DemoOptions, run_demo
 from vigie_devstack.lab import RunningLab
 from vigie_devstack.sample import (
     SAMPLES,
@@ -26,7 +27,7 @@ from vigie_devstack.sample import (
     send_sample,
     verdict_url,
 )
-from vigie_devstack.services import HOST, OBSERVATION_INTERVAL_S, OBSERVATION_WINDOW_S, Ports
+from vigie_devstack.services import HOST, Ports, observation_timing
 from vigie_devstack.stack import Stack, StackError, log_tail
 
 DEFAULT_DATA_DIR: Final = ".vigie"
@@ -93,6 +94,7 @@ def closing_command(data: DataDir, data_dir_arg: str, ports: Ports, numero: str)
 
 def lab_rows(lab: RunningLab, data: DataDir) -> list[tuple[str, str]]:
     """Where the lab listens, its inventory and its passwords' files (never their content)."""
+    interval, window = observation_timing(os.environ)  # checked at start
     jump = (
         f"{lab.jump_host} ({lab.jump_host.name}, user tech), {lab.devices} devices behind it"
         if lab.jump_host
@@ -109,7 +111,7 @@ def lab_rows(lab: RunningLab, data: DataDir) -> list[tuple[str, str]]:
         (
             "probe timings",
             "open ticket: one probe at once; restored: every "
-            f"{OBSERVATION_INTERVAL_S} s for {OBSERVATION_WINDOW_S} s (dev run)",
+            f"{interval:g} s for {window:g} s (dev run)",
         ),
     ]
 
@@ -214,8 +216,20 @@ def _ports(args: argparse.Namespace) -> Ports:
     return Ports(ingest=args.ingest_port, prober=args.prober_port, notifier=args.notifier_port)
 
 
+def _timing_refused() -> bool:
+    """A one-line complaint (True) when the launcher's observation timing is unusable."""
+    try:
+        observation_timing(os.environ)
+    except ValueError as exc:
+        complain(f"vigie: {exc}")
+        return True
+    return False
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     configure_logging(service="devstack", level="WARNING", fmt="console")
+    if _timing_refused():
+        return 2
     data = DataDir.at(args.data_dir)
     ports = _ports(args)
     stack = Stack(data, ports, say, lab_any_ports=args.lab_any_ports)
@@ -259,6 +273,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             say(f"close it (CLT6 to the customer: a mail in {mail}/, an SMS in {sms}/):")
             say(f"  {close}")
     return 0 if 200 <= result.status < 300 else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    configure_logging(service="devstack", level="WARNING", fmt="console")
+    if _timing_refused():
+        return 2
+    options = DemoOptions(
+        data_dir=args.data_dir,
+        default_data_dir=DEFAULT_DATA_DIR,
+        ports=_ports(args),
+        timeout=args.timeout,
+    )
+    return asyncio.run(run_demo(options, say, complain))
 
 
 def port(value: str) -> int:
@@ -350,6 +377,38 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     sample.set_defaults(handler=_cmd_sample)
+
+    demo = commands.add_parser(
+        "demo",
+        help="send the seed's P2P and flapping tickets and follow each from webhook to mail "
+        "(starts its own vigie when none answers)",
+    )
+    demo.add_argument(
+        "--data-dir",
+        help=f"the running vigie's data folder (default: {DEFAULT_DATA_DIR}); when none "
+        "answers, where the demo's own vigie keeps its files (default: a new temporary folder)",
+    )
+    for name, default in (
+        ("ingest", DEFAULT_INGEST_PORT),
+        ("prober", DEFAULT_PROBER_PORT),
+        ("notifier", DEFAULT_NOTIFIER_PORT),
+    ):
+        demo.add_argument(
+            f"--{name}-port",
+            type=port,
+            default=default,
+            metavar="PORT",
+            help=f"the running {name}'s HTTP port (default: %(default)s; the demo's own "
+            "vigie takes free ports)",
+        )
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long each ticket gets from its webhook to its mail (default: %(default)g)",
+    )
+    demo.set_defaults(handler=_cmd_demo)
     return parser
 
 

@@ -17,6 +17,34 @@ OBSERVATION_INTERVAL_S: Final = 10
 """The dev run's observation timing: a restored ticket is probed every 10 s for 60 s, so that
 a demo sees an observation open and close (the prober's defaults: every 15 min for 24 h)."""
 OBSERVATION_WINDOW_S: Final = 60
+TIMING_VARIABLES: Final = (
+    "VIGIE_PROBER_OBSERVATION__INTERVAL_S",
+    "VIGIE_PROBER_OBSERVATION__WINDOW_S",
+)
+"""Set in the launcher's environment, they replace the dev run's observation timing."""
+
+
+def observation_timing(base: Mapping[str, str]) -> tuple[float, float]:
+    """The dev run's observation interval and window, in seconds: ``base``'s if it sets them.
+
+    Raises:
+        ValueError: A timing that is not a positive number, or an interval above the window.
+    """
+    values: list[float] = []
+    defaults = (OBSERVATION_INTERVAL_S, OBSERVATION_WINDOW_S)
+    for name, default in zip(TIMING_VARIABLES, defaults, strict=True):
+        text = base.get(name, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is not a number of seconds") from None
+        if not value > 0:
+            raise ValueError(f"{name}={text!r} must be above 0")
+        values.append(value)
+    interval, window = values
+    if interval > window:
+        raise ValueError(f"{TIMING_VARIABLES[0]} must not exceed {TIMING_VARIABLES[1]}")
+    return interval, window
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +101,7 @@ def service_environment(
         bootstrap: The embedded broker's address.
         ports: Where the services listen, on loopback.
     """
+    interval, window = observation_timing(base)
     env = {k: v for k, v in base.items() if not k.startswith("VIGIE_") or k in KEPT_VARIABLES}
     env.update(
         {
@@ -85,8 +114,8 @@ def service_environment(
             "VIGIE_READ_TOKEN": read_token,
             "VIGIE_PROBER_HOST": HOST,
             "VIGIE_PROBER_PORT": str(ports.prober),
-            "VIGIE_PROBER_OBSERVATION__INTERVAL_S": str(OBSERVATION_INTERVAL_S),
-            "VIGIE_PROBER_OBSERVATION__WINDOW_S": str(OBSERVATION_WINDOW_S),
+            "VIGIE_PROBER_OBSERVATION__INTERVAL_S": f"{interval:g}",
+            "VIGIE_PROBER_OBSERVATION__WINDOW_S": f"{window:g}",
             "VIGIE_NOTIFIER_HOST": HOST,
             "VIGIE_NOTIFIER_PORT": str(ports.notifier),
             "VIGIE_LOG_FORMAT": "json",
