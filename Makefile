@@ -24,8 +24,8 @@ sample: uv  ## send a signed sample ticket to the running `make run`
 demo: install  ## follow the seed's P2P and flapping tickets from webhook to mail (own vigie if none runs)
 	$(UV) run --locked vigie demo
 
-test: install  ## run the whole test suite (real PostgreSQL, SQLite, Tansu or Kafka)
-	$(UV) run --locked pytest
+test: install  ## run the whole test suite (real PostgreSQL, SQLite, Tansu or Kafka), two workers
+	$(UV) run --locked pytest -n 2 --dist loadfile
 
 test-fast: install  ## only the tests that need no broker or database
 	$(UV) run --locked pytest -m "not integration"
