@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from vigie_common.clock import FrozenClock
 from vigie_common.events.envelope import CONTENT_TYPE, decode
 from vigie_common.events.tickets import TICKET_RECEIVED, TICKET_UPDATED, TicketEvent
@@ -287,3 +288,26 @@ async def test_read_token_guards_the_read_endpoints(
         )
     assert anonymous.status_code == 401
     assert allowed.status_code == 200
+
+
+async def test_accepted_tickets_are_counted_by_source_outcome_and_state(
+    sqlite_factory: DatabaseFactory, kafka_bootstrap: str
+) -> None:
+    settings = ingest_settings(ingest_db(sqlite_factory), kafka_bootstrap)
+    numero = builders.unique("26")
+    async with running_ingest(settings) as client:
+        await post(client, PATHS["oceane"], builders.oceane(numero))
+        await post(client, PATHS["oceane"], builders.oceane(numero, dernier_etat="Rétabli"))
+        await post(client, PATHS["oceane"], builders.oceane(numero, dernier_etat="Rétabli"))
+        page = (await client.get("/metrics")).text
+    counted = {
+        (s.labels["outcome"], s.labels["state"]): s.value
+        for family in text_string_to_metric_families(page)
+        for s in family.samples
+        if s.name == "vigie_ingest_tickets_total" and s.labels["source"] == "oceane"
+    }
+    assert counted == {
+        ("accepted", "open"): 1,
+        ("accepted", "restored"): 1,
+        ("duplicate", "restored"): 1,
+    }

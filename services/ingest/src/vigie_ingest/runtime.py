@@ -37,8 +37,9 @@ class IngestMetrics:
         )
         self.outcomes = Counter(
             "vigie_ingest_tickets_total",
-            "Accepted webhooks by outcome (accepted, duplicate, stale)",
-            ["source", "outcome"],
+            "Accepted webhooks by source, outcome (accepted, duplicate, stale) and the ticket "
+            "state they carry (open, restored, in_observation, closed)",
+            ["source", "outcome", "state"],
             registry=registry,
         )
         self.pruned = Counter(

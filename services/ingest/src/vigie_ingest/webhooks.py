@@ -84,7 +84,8 @@ async def _receive(request: Request, runtime: Runtime, source: Source) -> Respon
     except Exception as exc:  # the database is away: the sender must retry, nothing accepted
         log.exception("could not store webhook", source=source.name)
         raise StorageUnavailable("the ticket could not be stored; retry later") from exc
-    runtime.metrics.outcomes.labels(source.name, outcome.status).inc()
+    state = mapped.fields.state.value
+    runtime.metrics.outcomes.labels(source.name, outcome.status, state).inc()
     answer = AcceptedRead.model_construct(
         status=outcome.status,
         ticket_id=outcome.ticket_id,
