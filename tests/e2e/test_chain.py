@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,53 +21,29 @@ from zoneinfo import ZoneInfo
 import pytest
 from vigie_lab import MailSink
 
-from tests.notifier.service_rig import import_contact_file, notifier_db, running_notifier
-from tests.prober.service_rig import import_lab_inventory, prober_db, running_prober, seed_lab
-from tests.support import builders
-from tests.support.builders import encode, signed_headers
+from tests.e2e.chain_rig import OBSERVATION, chain_databases, restored_webhook, until
+from tests.notifier.service_rig import running_notifier
+from tests.prober.service_rig import import_lab_inventory, running_prober, seed_lab
+from tests.support.builders import signed_headers
 from tests.support.database import DatabaseFactory
-from tests.support.ingest import ingest_db, ingest_settings, running_ingest
+from tests.support.ingest import ingest_settings, running_ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-CUSTOMER = "RTE RESEAU DE TRANSPORT D ELECTRICITE - RTE"
-CONTACTS = f"""\
-customers:
-  - name: {CUSTOMER}
-    recipients: "DUPONT Jean, , jean.dupont@example.com; MARTIN Léa, , lea.martin@example.com;"
-    channel: mail
-"""
 SUBJECT = (
     "ORANGE INFO INCIDENT {number} / Votre référence : CD0HG0FDC / "
     "Site : INL_MOIRA_EVPN_LA1 - Ville : MOIRANS"
 )
 NO_FLAP = re.compile(r"aucune coupure \(bagot\) constatée depuis le (\d\d/\d\d/\d{4} à \d\d:\d\d)")
 PARIS = ZoneInfo("Europe/Paris")
-OBSERVATION = {"interval_s": 1.0, "window_s": 3.0}
-
-
-async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> float:
-    """Seconds until ``check`` holds; fails naming ``what`` after ``within``."""
-    began = time.monotonic()
-    while time.monotonic() - began < within:
-        if await check():
-            return time.monotonic() - began
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {within} s")
 
 
 async def test_a_webhook_becomes_the_customers_mail(
     databases: DatabaseFactory, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    ingest_url, prober_url, notifier_url = (
-        ingest_db(databases),
-        prober_db(databases),
-        notifier_db(databases),
-    )
-    await import_contact_file(notifier_url, tmp_path, CONTACTS)
-    payload = builders.oceane(dernier_etat="Rétabli")
-    number = payload["numero"]
-    body = encode(payload)
+    dbs = await chain_databases(databases, tmp_path)
+    ingest_url, prober_url, notifier_url = dbs.ingest, dbs.prober, dbs.notifier
+    number, body = restored_webhook()
     async with (
         seed_lab(tmp_path) as lab,
         MailSink.start(tmp_path / "mail") as mail,

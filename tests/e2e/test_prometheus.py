@@ -38,13 +38,12 @@ from tests.deploy.test_observability import (
     recorded_metrics,
     used_expressions,
 )
-from tests.e2e.test_chain import CONTACTS, OBSERVATION, until
-from tests.notifier.service_rig import import_contact_file, notifier_db, running_notifier
-from tests.prober.service_rig import import_lab_inventory, prober_db, running_prober, seed_lab
-from tests.support import builders
-from tests.support.builders import encode, signed_headers
+from tests.e2e.chain_rig import OBSERVATION, chain_databases, restored_webhook, until
+from tests.notifier.service_rig import running_notifier
+from tests.prober.service_rig import import_lab_inventory, running_prober, seed_lab
+from tests.support.builders import signed_headers
 from tests.support.database import DatabaseFactory
-from tests.support.ingest import ingest_db, ingest_settings
+from tests.support.ingest import ingest_settings
 from tests.support.prometheus import prometheus_binary, running_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -134,15 +133,9 @@ async def test_prometheus_scrapes_the_chain_and_every_query_and_rule_holds(
     sqlite_factory: DatabaseFactory, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     prometheus_binary()  # fails now, not after the chain ran, when it is missing
-    ingest_url, prober_url, notifier_url = (
-        ingest_db(sqlite_factory),
-        prober_db(sqlite_factory),
-        notifier_db(sqlite_factory),
-    )
-    await import_contact_file(notifier_url, tmp_path, CONTACTS)
-    payload = builders.oceane(dernier_etat="Rétabli")
-    number = payload["numero"]
-    body = encode(payload)
+    dbs = await chain_databases(sqlite_factory, tmp_path)
+    ingest_url, prober_url, notifier_url = dbs.ingest, dbs.prober, dbs.notifier
+    number, body = restored_webhook()
     expressions = list(used_expressions())
     ingest_port = free_port()
     async with (
